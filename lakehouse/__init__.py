@@ -1,0 +1,1 @@
+"""Shared code of the streaming medallion lakehouse: settings, services, catalog, engines, CLI."""

@@ -1,0 +1,1 @@
+"""Installs the project (`make setup`); standard library only, runs before any virtualenv exists."""

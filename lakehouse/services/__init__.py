@@ -1,0 +1,1 @@
+"""The embedded service stack: SeaweedFS (S3), Tansu (Kafka protocol) and PostgreSQL under supervisord."""

@@ -1,0 +1,203 @@
+"""What each embedded service runs: command line, ports, user, data folder and health check."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lakehouse.errors import ServiceError
+from lakehouse.services import kafka, postgres, s3
+from lakehouse.settings import Settings
+
+SEAWEEDFS_INTERNAL = (
+    "s3.port.grpc",
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+)
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    ports: dict[str, tuple[str, int]]
+    endpoint: str
+    health: Callable[[Settings], None]
+    stopsignal: str = "TERM"
+    user: str | None = None
+    prepare: Callable[[], None] = field(default=lambda: None)
+
+
+def artifact(settings: Settings, name: str) -> Path:
+    path = settings.project_root / ".artifacts/bin" / name
+    if not path.exists():
+        raise ServiceError(f"{path} is missing: run `make setup`")
+    return path
+
+
+def seaweedfs(settings: Settings) -> Service:
+    host, base = settings.s3.host, settings.embedded.seaweedfs_internal_port_base
+    data = settings.state_dir / "seaweedfs"
+    internal = {flag: base + offset for offset, flag in enumerate(SEAWEEDFS_INTERNAL)}
+    command = [
+        str(artifact(settings, "weed")),
+        "mini",
+        f"-dir={data}",
+        f"-ip={host}",
+        f"-ip.bind={host}",
+        f"-s3.port={settings.s3.port}",
+        *(f"-{flag}={port}" for flag, port in internal.items()),
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
+    ]
+    ports = {"S3 API": (host, settings.s3.port)} | {f"SeaweedFS {flag}": (host, port) for flag, port in internal.items()}
+    return Service(
+        name="seaweedfs",
+        command=command,
+        ports=ports,
+        endpoint=settings.s3.endpoint,
+        health=s3.check,
+        prepare=lambda: data.mkdir(parents=True, exist_ok=True),
+    )
+
+
+def tansu(settings: Settings) -> Service:
+    url = f"tcp://{settings.kafka.host}:{settings.kafka.port}"
+    command = [
+        str(artifact(settings, "tansu")),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        # Log segments on the S3 server, so topics and committed offsets survive restarts.
+        "--storage-engine",
+        f"s3://{settings.s3.kafka_bucket}/",
+    ]
+    return Service(
+        name="kafka",
+        command=command,
+        ports={"Kafka": (settings.kafka.host, settings.kafka.port)},
+        endpoint=settings.kafka.bootstrap_servers,
+        health=kafka.check,
+    )
+
+
+def postgres_bin_dir() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
+    if not candidates:
+        raise ServiceError("PostgreSQL server binaries not found: run `make setup` (apt-get install postgresql)")
+    return Path(candidates[-1]).parent
+
+
+def postgres_run_user() -> str | None:
+    """PostgreSQL refuses to run as root; under root it runs as the Debian `postgres` user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise ServiceError("running as root but there is no `postgres` user: apt-get install postgresql") from exc
+    return "postgres"
+
+
+def postgres_data_dir(settings: Settings) -> Path:
+    """The cluster's folder: in the state folder, unless the `postgres` user cannot reach it."""
+    preferred = settings.state_dir / "postgres"
+    user = postgres_run_user()
+    if user is None or _user_can_traverse(user, settings.state_dir):
+        return preferred
+    # For example a clone under a 0700 temporary folder: keep the cluster where `postgres` can reach it.
+    key = hashlib.sha256(str(settings.state_dir).encode()).hexdigest()[:12]
+    return Path("/var/lib/lakehouse") / key / "postgres"
+
+
+def _user_can_traverse(user: str, folder: Path) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(folder)], capture_output=True)
+    return probe.returncode == 0
+
+
+def as_user(user: str | None, command: list[str]) -> list[str]:
+    return command if user is None else ["runuser", "-u", user, "--", *command]
+
+
+def init_postgres_cluster(settings: Settings, data: Path, user: str | None) -> None:
+    if (data / "PG_VERSION").exists():
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    pwfile = data.parent / ".pgpass-init"
+    pwfile.write_text(settings.secret("postgres", "password") + "\n")
+    if user is not None:
+        owner = pwd.getpwnam(user)
+        for path in (data.parent, data, pwfile):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    data.chmod(0o700)
+    pwfile.chmod(0o600)
+    try:
+        command = [
+            str(postgres_bin_dir() / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            settings.postgres.user,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+        ]
+        result = subprocess.run(as_user(user, command), capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError(f"initdb failed in {data}: {result.stderr.strip() or result.stdout.strip()}")
+    finally:
+        pwfile.unlink(missing_ok=True)
+
+
+def postgresql(settings: Settings) -> Service:
+    user = postgres_run_user()
+    data = postgres_data_dir(settings)
+    pg = settings.postgres
+    command = [
+        str(postgres_bin_dir() / "postgres"),
+        "-D",
+        str(data),
+        "-p",
+        str(pg.port),
+        "-c",
+        f"listen_addresses={pg.host}",
+        # TCP only: no socket file whose path length or permissions could get in the way.
+        "-c",
+        "unix_socket_directories=",
+        "-c",
+        "max_connections=200",
+    ]
+    return Service(
+        name="postgres",
+        command=command,
+        ports={"PostgreSQL": (pg.host, pg.port)},
+        endpoint=f"postgresql://{pg.user}@{pg.host}:{pg.port}",
+        health=postgres.check,
+        stopsignal="INT",  # PostgreSQL's "fast" shutdown: rolls back sessions, checkpoints, exits
+        user=user,
+        prepare=lambda: init_postgres_cluster(settings, data, user),
+    )
+
+
+def services(settings: Settings) -> list[Service]:
+    """In start order: the broker stores its log on the S3 server."""
+    return [seaweedfs(settings), postgresql(settings), tansu(settings)]

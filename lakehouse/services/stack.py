@@ -1,0 +1,114 @@
+"""`lakehouse up | down | status` for the embedded stack."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lakehouse.errors import LakehouseError, ServiceError
+from lakehouse.services import postgres, s3
+from lakehouse.services.embedded import Service, services
+from lakehouse.services.ports import require_free
+from lakehouse.services.supervisor import Supervisor
+from lakehouse.settings import Settings
+
+
+def supervisor_env(settings: Settings) -> dict[str, str]:
+    """The environment every embedded service inherits: S3 credentials for the server and the broker."""
+    return {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": settings.secret("s3", "access_key"),
+        "AWS_SECRET_ACCESS_KEY": settings.secret("s3", "secret_key"),
+        "AWS_DEFAULT_REGION": settings.s3.region,
+        "AWS_REGION": settings.s3.region,
+        "AWS_ENDPOINT": settings.s3.endpoint,
+        "AWS_ALLOW_HTTP": "true",
+    }
+
+
+def wait_healthy(settings: Settings, service: Service, supervisor: Supervisor) -> float:
+    """Poll the service's health check until it passes; returns the seconds it took."""
+    started = time.monotonic()
+    deadline = started + settings.embedded.health_timeout_s
+    while True:
+        state = supervisor.process(service.name)["statename"]
+        if state in ("FATAL", "EXITED", "BACKOFF", "STOPPED"):
+            raise ServiceError(f"{service.name} is {state}:\n{supervisor.tail(service.name)}")
+        try:
+            service.health(settings)
+            return time.monotonic() - started
+        except LakehouseError as exc:
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"{service.name} did not become healthy within {settings.embedded.health_timeout_s:.0f}s: "
+                    f"{exc}\n{supervisor.tail(service.name)}"
+                ) from exc
+        time.sleep(0.3)
+
+
+# Work that needs a healthy service before the next one starts.
+AFTER_HEALTHY: dict[str, Callable[[Settings], object]] = {
+    "seaweedfs": s3.ensure_buckets,
+    "postgres": lambda settings: postgres.ensure_database(settings, settings.postgres.catalog_database),
+}
+
+
+def up(settings: Settings, log: Callable[[str], None] = print) -> None:
+    settings.require_secrets()
+    stack = services(settings)
+    supervisor = Supervisor(settings.state_dir)
+    daemon_running = supervisor.running()
+    if daemon_running:
+        to_start = [s for s in stack if supervisor.process(s.name)["statename"] != "RUNNING"]
+    else:
+        to_start = stack
+    require_free({label: addr for s in to_start for label, addr in s.ports.items()})
+    if not daemon_running:
+        supervisor.write_config(stack)
+        supervisor.start_daemon(supervisor_env(settings))
+    names = {s.name for s in to_start}
+    for service in stack:
+        if service.name in names:
+            service.prepare()
+            supervisor.start(service.name)
+        seconds = wait_healthy(settings, service, supervisor)
+        after = AFTER_HEALTHY.get(service.name)
+        if after:
+            after(settings)
+        log(f"  {service.name:<10} healthy in {seconds:4.1f}s  {service.endpoint}")
+
+
+def down(settings: Settings) -> None:
+    Supervisor(settings.state_dir).shutdown()
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    state: str
+    pid: int | None
+    endpoint: str
+    health: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "RUNNING" and self.health == "ok"
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    supervisor = Supervisor(settings.state_dir)
+    running = supervisor.running()
+    report = []
+    for service in services(settings):
+        info = supervisor.process(service.name) if running else {"statename": "STOPPED", "pid": 0}
+        health = "-"
+        if info["statename"] == "RUNNING":
+            try:
+                service.health(settings)
+                health = "ok"
+            except LakehouseError as exc:
+                health = str(exc)
+        report.append(ServiceStatus(service.name, info["statename"], info["pid"] or None, service.endpoint, health))
+    return report

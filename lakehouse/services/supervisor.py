@@ -1,0 +1,137 @@
+"""supervisord runs the embedded services: restarts crashed ones, owns their logs, stops them in order."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from lakehouse.errors import ServiceError
+from lakehouse.services.embedded import Service
+
+
+class Supervisor:
+    def __init__(self, state_dir: Path):
+        self.folder = state_dir / "supervisor"
+        self.logs = state_dir / "logs"
+        self.config = self.folder / "supervisord.conf"
+        self.socket = self.folder / "supervisor.sock"
+        self.pidfile = self.folder / "supervisord.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    @property
+    def rpc(self):
+        transport = SupervisorTransport(None, None, f"unix://{self.socket}")
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+    def running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return self.rpc.getState()["statename"] == "RUNNING"
+        except (OSError, xmlrpc.client.Fault):
+            return False
+
+    def write_config(self, services: list[Service]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "[unix_http_server]",
+            f"file={self.socket}",
+            "chmod=0700",
+            "",
+            "[supervisord]",
+            f"logfile={self.log_file('supervisord')}",
+            f"pidfile={self.pidfile}",
+            f"childlogdir={self.logs}",
+            "identifier=lakehouse",
+            *(["user=root"] if os.geteuid() == 0 else []),
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{self.socket}",
+        ]
+        for priority, service in enumerate(services, start=1):
+            lines += [
+                "",
+                f"[program:{service.name}]",
+                # supervisor expands %(...)s in values: escape literal percent signs
+                "command=" + shlex.join(service.command).replace("%", "%%"),
+                f"priority={priority * 10}",
+                "autostart=false",
+                "autorestart=true",
+                "startsecs=2",
+                "startretries=3",
+                f"stopsignal={service.stopsignal}",
+                "stopwaitsecs=30",
+                "redirect_stderr=true",
+                f"stdout_logfile={self.log_file(service.name)}",
+                "stdout_logfile_maxbytes=50MB",
+                "stdout_logfile_backups=2",
+                *([f"user={service.user}"] if service.user else []),
+            ]
+        self.config.write_text("\n".join(lines) + "\n")
+        self.config.chmod(0o600)
+
+    def start_daemon(self, env: dict[str, str]) -> None:
+        # Children inherit supervisord's environment: credentials travel there, never in a file.
+        result = subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"supervisord did not start: {result.stderr.strip() or result.stdout.strip()}")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.running():
+                return
+            time.sleep(0.2)
+        raise ServiceError(f"supervisord did not come up; see {self.log_file('supervisord')}")
+
+    def process(self, name: str) -> dict:
+        return self.rpc.getProcessInfo(name)
+
+    def start(self, name: str) -> None:
+        info = self.process(name)
+        if info["statename"] == "RUNNING":
+            return
+        try:
+            self.rpc.startProcess(name, True)
+        except xmlrpc.client.Fault as fault:
+            raise ServiceError(f"{name} failed to start ({fault.faultString}):\n{self.tail(name)}") from fault
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        path = self.log_file(name)
+        if not path.exists():
+            return f"(no log at {path})"
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(f"  {line}" for line in text) + f"\n  (full log: {path})"
+
+    def shutdown(self, timeout_s: float = 60) -> None:
+        """Stop every service (reverse start order) and supervisord itself."""
+        if not self.running():
+            return
+        self.rpc.stopAllProcesses(True)
+        pid = int(self.pidfile.read_text()) if self.pidfile.exists() else None
+        self.rpc.shutdown()
+        deadline = time.monotonic() + timeout_s
+        while pid and time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        if pid:
+            raise ServiceError(f"supervisord (pid {pid}) did not exit within {timeout_s:.0f}s")

@@ -1,0 +1,162 @@
+"""One settings source for every engine: config/lakehouse.yaml, overridden by .env and the environment.
+
+Precedence (highest first): environment variables, the .env file, the YAML file, the
+defaults below. Nested keys use a double underscore: LAKEHOUSE_S3__SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from lakehouse.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENV_PREFIX = "LAKEHOUSE_"
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("LAKEHOUSE_CONFIG", PROJECT_ROOT / "config/lakehouse.yaml"))
+
+
+def env_file() -> Path:
+    return Path(os.environ.get("LAKEHOUSE_ENV_FILE", PROJECT_ROOT / ".env"))
+
+
+class S3Settings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(9000, ge=1, le=65535)
+    region: str = "us-east-1"
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    warehouse_bucket: str = "lakehouse"
+    warehouse_prefix: str = "warehouse"
+    kafka_bucket: str = "lakehouse-kafka"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def warehouse(self) -> str:
+        return f"s3://{self.warehouse_bucket}/{self.warehouse_prefix}"
+
+
+class KafkaSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=1, le=65535)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class PostgresSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(5432, ge=1, le=65535)
+    user: str = "lakehouse"
+    password: SecretStr | None = None
+    catalog_database: str = "iceberg_catalog"
+
+
+class CatalogSettings(BaseModel):
+    name: str = "lakehouse"
+    definitions_dir: Path = Path("catalog")
+
+
+class SparkSettings(BaseModel):
+    master: str = "local[*]"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = Field(4, ge=1)
+    ui_enabled: bool = False
+    extra_conf: dict[str, str] = Field(default_factory=dict)
+
+
+class EmbeddedSettings(BaseModel):
+    state_dir: Path = Path(".state")
+    seaweedfs_internal_port_base: int = Field(19330, ge=1, le=65525)
+    health_timeout_s: float = Field(60, gt=0)
+
+
+# Where each credential is used, for the error message when it is missing.
+REQUIRED_SECRETS = {
+    ("s3", "access_key"): "the S3 server and every S3 client",
+    ("s3", "secret_key"): "the S3 server and every S3 client",
+    ("postgres", "password"): "the catalog database",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+    s3: S3Settings = Field(default_factory=S3Settings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file())
+        return init_settings, env_settings, dotenv_settings, yaml_source
+
+    @property
+    def project_root(self) -> Path:
+        return PROJECT_ROOT
+
+    @cached_property
+    def state_dir(self) -> Path:
+        return (PROJECT_ROOT / self.embedded.state_dir).resolve()
+
+    @cached_property
+    def definitions_dir(self) -> Path:
+        return (PROJECT_ROOT / self.catalog.definitions_dir).resolve()
+
+    def secret(self, section: str, key: str) -> str:
+        """A credential's value; a missing one is a ConfigError naming the variable to set."""
+        value = getattr(getattr(self, section), key)
+        if value is None or not value.get_secret_value():
+            variable = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+            used_by = REQUIRED_SECRETS.get((section, key), "this component")
+            raise ConfigError(
+                f"missing credential {section}.{key} (used by {used_by}): set {variable} in the "
+                f"environment or in {env_file()} (`make setup` writes a local .env with random values)"
+            )
+        return value.get_secret_value()
+
+    def require_secrets(self) -> None:
+        for section, key in REQUIRED_SECRETS:
+            self.secret(section, key)
+
+
+def load_settings(**overrides) -> Settings:
+    """Read the settings; any invalid value raises ConfigError naming the key and the fix."""
+    path = config_file()
+    if not path.is_file():
+        raise ConfigError(f"settings file {path} not found (set LAKEHOUSE_CONFIG or restore config/lakehouse.yaml)")
+    try:
+        return Settings(_env_file=env_file(), **overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            variable = ENV_PREFIX + "__".join(str(part).upper() for part in error["loc"])
+            problems.append(f"{key}: {error['msg']} (from {path}, or {variable})")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
