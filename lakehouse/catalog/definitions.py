@@ -15,7 +15,7 @@ import yaml
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import NullOrder, SortDirection, SortField, SortOrder
-from pyiceberg.transforms import Transform, parse_transform
+from pyiceberg.transforms import Transform, UnknownTransform, parse_transform
 from pyiceberg.types import (
     BinaryType,
     BooleanType,
@@ -261,20 +261,25 @@ def validate(definition: TableDefinition, where: str) -> None:
         if ref.column not in names:
             raise CatalogError(f"{where}: partition/sort column {ref.column!r} is not a column of the table")
         try:
-            parse_transform(ref.transform)
+            transform = parse_transform(ref.transform)
         except ValueError as exc:
             raise CatalogError(f"{where}: {exc}") from exc
+        if isinstance(transform, UnknownTransform):
+            raise CatalogError(
+                f"{where}: unknown transform {ref.transform!r} on {ref.column!r}; "
+                "known: identity, year, month, day, hour, bucket[N], truncate[W], void"
+            )
     for sort in definition.sort_by:
         if sort.direction not in ("asc", "desc"):
             raise CatalogError(f"{where}: sort direction must be asc or desc, not {sort.direction!r}")
+    if "format-version" in definition.properties:
+        raise CatalogError(f"{where}: format-version is fixed at {FORMAT_VERSION} for every table; remove it")
     unknown = sorted(k for k in definition.properties if not check_property(k))
     if unknown:
         raise CatalogError(
             f"{where}: unknown table property {', '.join(map(repr, unknown))}. Known Iceberg properties: "
             "https://iceberg.apache.org/docs/latest/configuration/ (custom keys go under 'lakehouse.')"
         )
-    if "format-version" in definition.properties:
-        raise CatalogError(f"{where}: format-version is fixed at {FORMAT_VERSION} for every table; remove it")
 
 
 @dataclass(frozen=True)

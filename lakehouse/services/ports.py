@@ -33,3 +33,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def free_port_block(count: int, host: str = "127.0.0.1", low: int = 20000, high: int = 60000) -> int:
+    """The first port of `count` consecutive free ports (for SeaweedFS's internal ports in tests)."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(low, high - count)
+        if not any(port_in_use(host, base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no block of {count} free ports found between {low} and {high}")

@@ -28,9 +28,8 @@ def supervisor_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def wait_healthy(settings: Settings, service: Service, supervisor: Supervisor) -> float:
-    """Poll the service's health check until it passes; returns the seconds it took."""
-    started = time.monotonic()
+def wait_healthy(settings: Settings, service: Service, supervisor: Supervisor, started: float) -> float:
+    """Poll the service's health check until it passes; returns the seconds since `started`."""
     deadline = started + settings.embedded.health_timeout_s
     while True:
         state = supervisor.process(service.name)["statename"]
@@ -70,10 +69,11 @@ def up(settings: Settings, log: Callable[[str], None] = print) -> None:
         supervisor.start_daemon(supervisor_env(settings))
     names = {s.name for s in to_start}
     for service in stack:
+        started = time.monotonic()
         if service.name in names:
             service.prepare()
             supervisor.start(service.name)
-        seconds = wait_healthy(settings, service, supervisor)
+        seconds = wait_healthy(settings, service, supervisor, started)
         after = AFTER_HEALTHY.get(service.name)
         if after:
             after(settings)

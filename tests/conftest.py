@@ -1,0 +1,58 @@
+"""Shared fixtures: one embedded stack and one SparkSession per test session.
+
+The test stack runs on free ports with its own state folder and random credentials, so it
+never collides with a stack started by `make up` on the same machine.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from lakehouse.settings import Settings, load_settings
+from tests.helpers import stack_environment
+
+
+@pytest.fixture(scope="session")
+def stack_env(tmp_path_factory) -> dict[str, str]:
+    state_dir = tmp_path_factory.mktemp("stack") / "state"
+    env = stack_environment(state_dir)
+    patch = pytest.MonkeyPatch()
+    for key, value in env.items():
+        patch.setenv(key, value)
+    yield env
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def settings(stack_env) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings):
+    """The embedded services, up and healthy, with the catalog initialised from catalog/."""
+    from lakehouse.catalog.commands import init_from_settings
+    from lakehouse.services import stack as embedded_stack
+
+    embedded_stack.up(settings, log=lambda line: print(line, file=sys.stderr))
+    init_from_settings(settings, log=lambda line: print(line, file=sys.stderr))
+    yield settings
+    embedded_stack.down(settings)
+
+
+@pytest.fixture(scope="session")
+def iceberg_catalog(stack):
+    from lakehouse.engines.iceberg import load_catalog
+
+    return load_catalog(stack)
+
+
+@pytest.fixture(scope="session")
+def spark(stack):
+    from lakehouse.engines.spark import get_spark
+
+    session = get_spark(stack, app_name="lakehouse-tests")
+    yield session
+    session.stop()

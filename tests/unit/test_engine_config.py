@@ -1,0 +1,37 @@
+"""Spark and PyIceberg are configured from the same settings and point at the same catalog."""
+
+import pytest
+
+from lakehouse.engines.iceberg import catalog_properties
+from lakehouse.engines.spark import catalog_conf
+
+
+@pytest.fixture
+def settings(monkeypatch, tmp_path):
+    from lakehouse.settings import load_settings
+
+    monkeypatch.setenv("LAKEHOUSE_ENV_FILE", str(tmp_path / "none.env"))
+    monkeypatch.setenv("LAKEHOUSE_S3__ACCESS_KEY", "ak")
+    monkeypatch.setenv("LAKEHOUSE_S3__SECRET_KEY", "sk/with+odd@chars")
+    monkeypatch.setenv("LAKEHOUSE_POSTGRES__PASSWORD", "p@ss:word/1")
+    monkeypatch.setenv("LAKEHOUSE_POSTGRES__PORT", "5555")
+    return load_settings()
+
+
+def test_both_engines_share_catalog_database_and_warehouse(settings):
+    spark = catalog_conf(settings)
+    pyiceberg = catalog_properties(settings)
+    prefix = f"spark.sql.catalog.{settings.catalog.name}"
+    assert spark[f"{prefix}.uri"] == "jdbc:postgresql://127.0.0.1:5555/iceberg_catalog"
+    assert pyiceberg["uri"].endswith("@127.0.0.1:5555/iceberg_catalog")
+    assert spark[f"{prefix}.warehouse"] == pyiceberg["warehouse"] == "s3://lakehouse/warehouse"
+    assert spark[f"{prefix}.s3.endpoint"] == pyiceberg["s3.endpoint"] == "http://127.0.0.1:9000"
+    assert spark[f"{prefix}.jdbc.schema-version"] == "V1"
+
+
+def test_password_with_url_characters_is_escaped(settings):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(catalog_properties(settings)["uri"])
+    assert url.password == "p@ss:word/1"
+    assert url.username == "lakehouse"
