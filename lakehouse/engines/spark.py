@@ -39,6 +39,8 @@ def catalog_conf(settings: Settings) -> dict[str, str]:
         f"{prefix}.s3.access-key-id": settings.secret("s3", "access_key"),
         f"{prefix}.s3.secret-access-key": settings.secret("s3", "secret_key"),
         f"{prefix}.client.region": settings.s3.region,
+        # Flink's writer and PyIceberg commit to the same tables: never serve a stale cached snapshot.
+        f"{prefix}.cache-enabled": "false",
     }
 
 
