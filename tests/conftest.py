@@ -6,6 +6,7 @@ never collides with a stack started by `make up` on the same machine.
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import pytest
@@ -40,6 +41,11 @@ def stack(settings):
     init_from_settings(settings, log=lambda line: print(line, file=sys.stderr))
     yield settings
     embedded_stack.down(settings)
+    from lakehouse.services.embedded import postgres_data_dir
+
+    cluster = postgres_data_dir(settings)
+    if not cluster.is_relative_to(settings.state_dir):  # the root fallback outside the temporary folder
+        shutil.rmtree(cluster.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
