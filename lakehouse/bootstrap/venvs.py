@@ -66,7 +66,11 @@ def ensure(root: Path) -> None:
         python = path / "bin/python"
         if not python.exists():
             say(f"[setup] creating {venv.folder}")
-            run([find_python(), "-m", "venv", str(path)], f"creating {venv.folder}", "check that python3.11 -m venv works")
+            run(
+                [find_python(), "-m", "venv", str(path)],
+                f"creating {venv.folder}",
+                "check that python3.11 -m venv works",
+            )
         if not main_uv.exists():
             run(
                 [str(root / ".venv/bin/python"), "-m", "pip", "install", "-q", f"uv=={uv_version(root)}"],
@@ -77,8 +81,14 @@ def ensure(root: Path) -> None:
         fix = f"check access to PyPI; to start over delete {venv.folder} and run `make setup`"
         uv = [str(main_uv), "pip"]
         run([*uv, "sync", "--python", str(python), str(root / venv.lock)], f"installing {venv.lock}", fix)
-        run([*uv, "install", "--python", str(python), "--no-deps", "-e", str(root)], "installing the lakehouse package", fix)
-        check = subprocess.run([str(python), "-c", "import lakehouse.settings"], cwd="/", capture_output=True, text=True)
+        run(
+            [*uv, "install", "--python", str(python), "--no-deps", "-e", str(root)],
+            "installing the lakehouse package",
+            fix,
+        )
+        check = subprocess.run(
+            [str(python), "-c", "import lakehouse.settings"], cwd="/", capture_output=True, text=True
+        )
         if check.returncode != 0:
             raise SetupError(f"{venv.folder} was installed but cannot import lakehouse: {check.stderr.strip()}")
         stamp.write_text(wanted + "\n")

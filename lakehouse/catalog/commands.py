@@ -11,7 +11,9 @@ from lakehouse.services import postgres, s3
 from lakehouse.settings import Settings
 
 
-def init_from_settings(settings: Settings, dry_run: bool = False, log: Callable[[str], None] = print) -> list[TablePlan]:
+def init_from_settings(
+    settings: Settings, dry_run: bool = False, log: Callable[[str], None] = print
+) -> list[TablePlan]:
     # Definitions first: a typo in a YAML file is reported without touching any service.
     definitions = load_definitions(settings.definitions_dir)
     namespaces = load_namespaces(settings.definitions_dir)

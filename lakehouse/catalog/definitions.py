@@ -232,7 +232,9 @@ def parse_definition(raw: dict, source: Path | None = None) -> TableDefinition:
         sort_by = tuple(SortBy(**s) for s in raw.get("sort_by") or ())
     except TypeError as exc:
         raise CatalogError(f"{where}: {exc}") from exc
-    properties = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in (raw.get("properties") or {}).items()}
+    properties = {
+        str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in (raw.get("properties") or {}).items()
+    }
     definition = TableDefinition(
         namespace=raw["namespace"],
         name=raw["name"],
@@ -305,7 +307,9 @@ def load_definitions(definitions_dir: Path) -> list[TableDefinition]:
             raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
         definition = parse_definition(raw, path)
         if definition.namespace != path.parent.name or definition.name != path.stem:
-            raise CatalogError(f"{path}: declares {definition.identifier}; the file must be tables/<namespace>/<name>.yaml")
+            raise CatalogError(
+                f"{path}: declares {definition.identifier}; the file must be tables/<namespace>/<name>.yaml"
+            )
         if definition.namespace not in namespaces:
             raise CatalogError(f"{path}: namespace {definition.namespace!r} is not declared in namespaces.yaml")
         definitions.append(definition)

@@ -8,6 +8,7 @@ Every table's plan is computed before anything is written: if any change is inco
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from pyiceberg.catalog import Catalog
@@ -28,7 +29,12 @@ def widening_allowed(old: IcebergType, new: IcebergType) -> bool:
         return True
     if isinstance(old, FloatType) and isinstance(new, DoubleType):
         return True
-    return isinstance(old, DecimalType) and isinstance(new, DecimalType) and old.scale == new.scale and new.precision > old.precision
+    return (
+        isinstance(old, DecimalType)
+        and isinstance(new, DecimalType)
+        and old.scale == new.scale
+        and new.precision > old.precision
+    )
 
 
 @dataclass
@@ -82,9 +88,13 @@ def plan_table(definition: TableDefinition, table: Table | None) -> TablePlan:
         ):
             plan.update_columns.append(column.name)
     for name in sorted(current_names - {f.name for f in wanted.fields}):
-        plan.incompatible.append(f"column {name!r} exists in the table but not in the definition (columns are never dropped automatically)")
+        plan.incompatible.append(
+            f"column {name!r} exists in the table but not in the definition (columns are never dropped automatically)"
+        )
     if table.format_version != FORMAT_VERSION:
-        plan.incompatible.append(f"table has format-version {table.format_version}, definitions require {FORMAT_VERSION}")
+        plan.incompatible.append(
+            f"table has format-version {table.format_version}, definitions require {FORMAT_VERSION}"
+        )
     if plan.incompatible:
         return plan
     if not same_partitioning(definition, table):
@@ -102,7 +112,10 @@ def plan_table(definition: TableDefinition, table: Table | None) -> TablePlan:
 def same_partitioning(definition: TableDefinition, table: Table) -> bool:
     schema = table.schema()
     current = [(schema.find_column_name(f.source_id), str(f.transform)) for f in table.spec().fields]
-    wanted = [(f.column, str(definition.partition_spec(schema).fields[i].transform)) for i, f in enumerate(definition.partition_by)]
+    wanted = [
+        (f.column, str(definition.partition_spec(schema).fields[i].transform))
+        for i, f in enumerate(definition.partition_by)
+    ]
     return current == wanted
 
 
@@ -159,7 +172,10 @@ def init_catalog(
 ) -> list[TablePlan]:
     """Bring the catalog in line with the definitions; returns the plan of every table."""
     existing_namespaces = {ns[0] for ns in catalog.list_namespaces()}
-    tables = {d.identifier: load_table(catalog, d.identifier) if d.namespace in existing_namespaces else None for d in definitions}
+    tables = {
+        d.identifier: load_table(catalog, d.identifier) if d.namespace in existing_namespaces else None
+        for d in definitions
+    }
     plans = [plan_table(d, tables[d.identifier]) for d in definitions]
     refused = [f"{p.definition.identifier}: {reason}" for p in plans for reason in p.incompatible]
     if refused:
@@ -168,10 +184,10 @@ def init_catalog(
         return plans
     for namespace in namespaces:
         if namespace.name not in existing_namespaces:
-            try:
-                catalog.create_namespace(namespace.name, {"comment": namespace.description} if namespace.description else {})
-            except NamespaceAlreadyExistsError:
-                pass
+            with contextlib.suppress(NamespaceAlreadyExistsError):
+                catalog.create_namespace(
+                    namespace.name, {"comment": namespace.description} if namespace.description else {}
+                )
     for plan in plans:
         apply_plan(catalog, plan, tables[plan.definition.identifier])
     return plans

@@ -77,4 +77,3 @@ def get_spark(settings: Settings, app_name: str = "lakehouse"):
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
-

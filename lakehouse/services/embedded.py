@@ -65,7 +65,9 @@ def seaweedfs(settings: Settings) -> Service:
         "-s3.port.lance=0",
         "-master.telemetry=false",
     ]
-    ports = {"S3 API": (host, settings.s3.port)} | {f"SeaweedFS {flag}": (host, port) for flag, port in internal.items()}
+    ports = {"S3 API": (host, settings.s3.port)} | {
+        f"SeaweedFS {flag}": (host, port) for flag, port in internal.items()
+    }
     return Service(
         name="seaweedfs",
         command=command,

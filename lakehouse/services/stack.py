@@ -59,10 +59,7 @@ def up(settings: Settings, log: Callable[[str], None] = print) -> None:
     stack = services(settings)
     supervisor = Supervisor(settings.state_dir)
     daemon_running = supervisor.running()
-    if daemon_running:
-        to_start = [s for s in stack if supervisor.process(s.name)["statename"] != "RUNNING"]
-    else:
-        to_start = stack
+    to_start = [s for s in stack if supervisor.process(s.name)["statename"] != "RUNNING"] if daemon_running else stack
     require_free({label: addr for s in to_start for label, addr in s.ports.items()})
     if not daemon_running:
         supervisor.write_config(stack)

@@ -78,7 +78,11 @@ def test_spark_merge_then_pyiceberg_reads_then_pyiceberg_appends(spark, iceberg_
 
 
 def test_spark_sees_catalog_tables_created_by_definitions(spark):
-    columns = [r.col_name for r in spark.sql("DESCRIBE TABLE bronze.sales_events").collect() if r.col_name and not r.col_name.startswith("#")]
+    columns = [
+        r.col_name
+        for r in spark.sql("DESCRIBE TABLE bronze.sales_events").collect()
+        if r.col_name and not r.col_name.startswith("#")
+    ]
     assert columns[:4] == ["event_id", "event_type", "event_time", "payload"]
     props = {r.key: r.value for r in spark.sql("SHOW TBLPROPERTIES bronze.sales_events").collect()}
     assert props["format-version"] == "2"

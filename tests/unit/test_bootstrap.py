@@ -12,6 +12,7 @@ from lakehouse.bootstrap.common import SetupError
 from lakehouse.settings import PROJECT_ROOT
 
 TOOL = b"#!/bin/sh\necho tool ok\n"
+TOOL_SHA = hashlib.sha256(TOOL).hexdigest()
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def project(tmp_path, monkeypatch):
     root = tmp_path / "root"
     (root / "locks").mkdir(parents=True)
 
-    def write_lock(sha=hashlib.sha256(TOOL).hexdigest(), member="toolpkg/bin/tool"):
+    def write_lock(sha=TOOL_SHA, member="toolpkg/bin/tool"):
         (root / "locks/artifacts.toml").write_text(
             f'[[artifact]]\nname = "tool"\ndest = "bin"\npackage = "toolpkg"\nversion = "1.0"\n'
             f'member = "{member}"\nsha256 = "{sha}"\nlicense = "MIT"\n'
@@ -86,7 +87,9 @@ def test_second_setup_run_changes_nothing():
     """`make setup` on a set-up clone only verifies: no install, download or rewrite."""
     subprocess.run([sys.executable, "-m", "lakehouse.bootstrap"], cwd=PROJECT_ROOT, capture_output=True, check=True)
     before = {p: p.stat().st_mtime_ns for p in (PROJECT_ROOT / ".artifacts").rglob("*") if p.is_file()}
-    result = subprocess.run([sys.executable, "-m", "lakehouse.bootstrap"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lakehouse.bootstrap"], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[setup] done" in result.stdout
     for word in ("installing", "downloading", "relocating", "creating", "wrote"):

@@ -73,9 +73,25 @@ def test_compatible_changes_are_applied_in_one_commit(catalog):
 @pytest.mark.parametrize(
     ("columns", "extra", "reason"),
     [
-        ([{"name": "id", "type": "string"}, {"name": "ts", "type": "timestamptz"}], {}, r"column 'n' exists in the table but not in the definition"),
-        ([{"name": "id", "type": "long"}, {"name": "n", "type": "int"}, {"name": "ts", "type": "timestamptz"}], {}, r"'id' would change type string -> long"),
-        ([{"name": "id", "type": "string"}, {"name": "n", "type": "int", "required": True}, {"name": "ts", "type": "timestamptz"}], {}, r"'n' would become required"),
+        (
+            [{"name": "id", "type": "string"}, {"name": "ts", "type": "timestamptz"}],
+            {},
+            r"column 'n' exists in the table but not in the definition",
+        ),
+        (
+            [{"name": "id", "type": "long"}, {"name": "n", "type": "int"}, {"name": "ts", "type": "timestamptz"}],
+            {},
+            r"'id' would change type string -> long",
+        ),
+        (
+            [
+                {"name": "id", "type": "string"},
+                {"name": "n", "type": "int", "required": True},
+                {"name": "ts", "type": "timestamptz"},
+            ],
+            {},
+            r"'n' would become required",
+        ),
         (None, {"partition_by": [{"column": "ts", "transform": "hour"}]}, r"partition spec would change"),
     ],
 )

@@ -55,10 +55,16 @@ def test_schema_partition_and_sort():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"properties": {"write.parquet.compresion-codec": "zstd"}}, r"unknown table property 'write.parquet.compresion-codec'"),
+        (
+            {"properties": {"write.parquet.compresion-codec": "zstd"}},
+            r"unknown table property 'write.parquet.compresion-codec'",
+        ),
         ({"properties": {"format-version": "3"}}, r"format-version is fixed at 2"),
         ({"columns": [{"name": "id", "type": "varchar"}]}, r"unknown column type 'varchar'"),
-        ({"columns": [{"name": "id", "type": "string"}, {"name": "id", "type": "long"}]}, r"duplicate columns \['id'\]"),
+        (
+            {"columns": [{"name": "id", "type": "string"}, {"name": "id", "type": "long"}]},
+            r"duplicate columns \['id'\]",
+        ),
         ({"partition_by": [{"column": "nope", "transform": "day"}]}, r"partition/sort column 'nope'"),
         ({"partition_by": [{"column": "ts", "transform": "fortnight"}]}, r"fortnight"),
         ({"sort_by": [{"column": "ts", "direction": "sideways"}]}, r"asc or desc"),
