@@ -6,6 +6,7 @@ never collides with a stack started by `make up` on the same machine.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 
@@ -13,6 +14,17 @@ import pytest
 
 from lakehouse.settings import Settings, load_settings
 from tests.helpers import stack_environment
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No LAKEHOUSE_* variables (not even the test stack's), and an empty .env of the test's own."""
+    for key in list(os.environ):
+        if key.startswith("LAKEHOUSE_"):
+            monkeypatch.delenv(key)
+    env_file = tmp_path / ".env"
+    monkeypatch.setenv("LAKEHOUSE_ENV_FILE", str(env_file))
+    return env_file
 
 
 @pytest.fixture(scope="session")

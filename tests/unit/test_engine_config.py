@@ -7,10 +7,9 @@ from lakehouse.engines.spark import catalog_conf
 
 
 @pytest.fixture
-def settings(monkeypatch, tmp_path):
+def settings(clean_env, monkeypatch):
     from lakehouse.settings import load_settings
 
-    monkeypatch.setenv("LAKEHOUSE_ENV_FILE", str(tmp_path / "none.env"))
     monkeypatch.setenv("LAKEHOUSE_S3__ACCESS_KEY", "ak")
     monkeypatch.setenv("LAKEHOUSE_S3__SECRET_KEY", "sk/with+odd@chars")
     monkeypatch.setenv("LAKEHOUSE_POSTGRES__PASSWORD", "p@ss:word/1")

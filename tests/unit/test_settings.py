@@ -7,14 +7,8 @@ from lakehouse.settings import load_settings
 
 
 @pytest.fixture
-def isolated(monkeypatch, tmp_path):
-    """No LAKEHOUSE_* variables from the caller, and an .env file of the test's own."""
-    for key in list(__import__("os").environ):
-        if key.startswith("LAKEHOUSE_"):
-            monkeypatch.delenv(key)
-    env_file = tmp_path / ".env"
-    monkeypatch.setenv("LAKEHOUSE_ENV_FILE", str(env_file))
-    return env_file
+def isolated(clean_env):
+    return clean_env
 
 
 def test_yaml_values_are_the_defaults(isolated):

@@ -1,0 +1,172 @@
+"""Event domains as configuration: catalog/domains/<name>.yaml.
+
+A domain declares its topic and dead-letter topic, the event contract (JSON Schema), the
+message key, dedup key, event-time field, allowed lateness, and its tables. Everything that
+handles events (generator, Flink job, Spark jobs, DAGs, tests) is driven by these files, so
+a new domain is a new YAML file (plus its table definitions), not new code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from lakehouse.catalog.definitions import load_definitions
+from lakehouse.errors import ConfigError
+
+DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str | int) -> timedelta:
+    """'90s', '15m', '2h', '3d' (or a number of seconds)."""
+    if isinstance(text, int):
+        return timedelta(seconds=text)
+    match = DURATION.match(str(text).strip())
+    if not match:
+        raise ConfigError(f"invalid duration {text!r}: use a number with s, m, h or d (e.g. 2h)")
+    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    dead_letter: str
+
+
+@dataclass(frozen=True)
+class DomainTables:
+    bronze: str
+    dead_letter: str
+    silver: str
+    gold: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    description: str
+    event_type: str
+    topic: Topic
+    message_key: str
+    dedup_key: str
+    event_time_field: str
+    allowed_lateness: timedelta
+    freshness_sla: timedelta
+    max_message_bytes: int
+    tables: DomainTables
+    contract: dict
+    generator: dict = field(default_factory=dict)
+    default: bool = False
+    source: Path | None = None
+
+    def validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.contract, format_checker=FormatChecker())
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self.contract.get("properties", {}))
+
+
+REQUIRED_KEYS = {
+    "name",
+    "description",
+    "event_type",
+    "topic",
+    "message_key",
+    "dedup_key",
+    "event_time_field",
+    "allowed_lateness",
+    "freshness_sla",
+    "max_message_bytes",
+    "tables",
+    "contract",
+}
+OPTIONAL_KEYS = {"generator", "default"}
+
+
+def parse_domain(raw: dict, source: Path | None = None) -> Domain:
+    where = str(source) if source else "domain"
+    missing = sorted(REQUIRED_KEYS - set(raw))
+    if missing:
+        raise ConfigError(f"{where}: missing keys {missing}")
+    unknown = sorted(set(raw) - REQUIRED_KEYS - OPTIONAL_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}")
+    try:
+        Draft202012Validator.check_schema(raw["contract"])
+    except SchemaError as exc:
+        raise ConfigError(f"{where}: contract is not a valid JSON Schema: {exc.message}") from exc
+    try:
+        topic = Topic(**raw["topic"])
+        tables = DomainTables(**{**raw["tables"], "gold": tuple(raw["tables"].get("gold") or ())})
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    domain = Domain(
+        name=raw["name"],
+        description=raw["description"],
+        event_type=raw["event_type"],
+        topic=topic,
+        message_key=raw["message_key"],
+        dedup_key=raw["dedup_key"],
+        event_time_field=raw["event_time_field"],
+        allowed_lateness=parse_duration(raw["allowed_lateness"]),
+        freshness_sla=parse_duration(raw["freshness_sla"]),
+        max_message_bytes=int(raw["max_message_bytes"]),
+        tables=tables,
+        contract=raw["contract"],
+        generator=raw.get("generator") or {},
+        default=bool(raw.get("default", False)),
+        source=source,
+    )
+    required = set(domain.contract.get("required", []))
+    for role in ("message_key", "dedup_key", "event_time_field"):
+        name = getattr(domain, role)
+        if name not in required:
+            raise ConfigError(f"{where}: {role} {name!r} must be a required field of the contract")
+    if domain.topic.partitions < 1:
+        raise ConfigError(f"{where}: topic.partitions must be at least 1")
+    return domain
+
+
+def load_domains(definitions_dir: Path) -> dict[str, Domain]:
+    """All domains under definitions_dir/domains, checked against the table definitions."""
+    tables = {d.identifier for d in load_definitions(definitions_dir)}
+    domains: dict[str, Domain] = {}
+    for path in sorted((definitions_dir / "domains").glob("*.yaml")):
+        domain = parse_domain(yaml.safe_load(path.read_text()) or {}, path)
+        if domain.name != path.stem:
+            raise ConfigError(f"{path}: declares domain {domain.name!r}; the file must be named {domain.name}.yaml")
+        wanted = [domain.tables.bronze, domain.tables.dead_letter, domain.tables.silver, *domain.tables.gold]
+        undefined = [t for t in wanted if t not in tables]
+        if undefined:
+            raise ConfigError(f"{path}: tables {undefined} have no definition under {definitions_dir / 'tables'}")
+        domains[domain.name] = domain
+    topics = [d.topic.name for d in domains.values()] + [d.topic.dead_letter for d in domains.values()]
+    clashes = sorted({t for t in topics if topics.count(t) > 1})
+    if clashes:
+        raise ConfigError(f"topics used by more than one domain: {clashes}")
+    defaults = [d.name for d in domains.values() if d.default]
+    if len(defaults) > 1:
+        raise ConfigError(f"more than one default domain: {defaults}")
+    return domains
+
+
+def get_domain(definitions_dir: Path, name: str | None = None) -> Domain:
+    """The named domain, or the default one; an unknown name lists the known ones."""
+    domains = load_domains(definitions_dir)
+    if name is None:
+        defaults = [d for d in domains.values() if d.default]
+        if not defaults:
+            raise ConfigError("no domain is marked `default: true`; name one with --domain")
+        return defaults[0]
+    if name not in domains:
+        raise ConfigError(f"unknown domain {name!r}; known domains: {', '.join(sorted(domains)) or 'none'}")
+    return domains[name]

@@ -1,0 +1,1 @@
+"""Events of the configured domains: contract checks, the generator, topics."""

@@ -1,0 +1,65 @@
+"""Accept or reject one Kafka record against its domain's contract (pure; used by every consumer)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from lakehouse.domains import Domain
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`event` is the parsed record when valid; otherwise `reason` is one stable code and `detail` says why."""
+
+    event: dict | None
+    reason: str | None = None
+    detail: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.reason is None
+
+
+def _reject(reason: str, detail: str) -> Verdict:
+    return Verdict(None, reason, detail[:500])
+
+
+def parse_event_time(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("event time has no UTC offset")
+    return parsed
+
+
+def check_record(domain: Domain, validator: Draft202012Validator, value: bytes | None) -> Verdict:
+    """The first failed check wins: empty, oversized, invalid_encoding, invalid_json, not_an_object,
+    missing_field, wrong_type, contract_violation, invalid_event_time."""
+    if not value:
+        return _reject("empty", "the record has no value")
+    if len(value) > domain.max_message_bytes:
+        return _reject("oversized", f"{len(value)} bytes > max_message_bytes {domain.max_message_bytes}")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _reject("invalid_encoding", f"not UTF-8: {exc}")
+    try:
+        event = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return _reject("invalid_json", f"not JSON: {exc}")
+    if not isinstance(event, dict):
+        return _reject("not_an_object", f"JSON {type(event).__name__}, expected an object")
+    error = best_match(validator.iter_errors(event))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        reason = {"required": "missing_field", "type": "wrong_type"}.get(error.validator, "contract_violation")
+        return _reject(reason, f"{where}: {error.message}")
+    try:
+        parse_event_time(event[domain.event_time_field])
+    except (ValueError, TypeError) as exc:
+        return _reject("invalid_event_time", f"{domain.event_time_field}: {exc}")
+    return Verdict(event)
