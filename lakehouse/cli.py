@@ -101,6 +101,99 @@ def catalog_init(ctx: Context, dry_run: bool) -> None:
     init_from_settings(ctx.settings, dry_run=dry_run, log=click.echo)
 
 
+@cli.group()
+def topics() -> None:
+    """Kafka topics of the configured domains."""
+
+
+@topics.command("create")
+@click.option("--domain", "domain_names", multiple=True, help="Only these domains (default: all).")
+@pass_context
+def topics_create(ctx: Context, domain_names: tuple[str, ...]) -> None:
+    """Create each domain's topic and dead-letter topic if missing."""
+    from lakehouse.domains import get_domain, load_domains
+    from lakehouse.events.topics import ensure_topics
+
+    settings = ctx.settings
+    if domain_names:
+        domains = [get_domain(settings.definitions_dir, name) for name in domain_names]
+    else:
+        domains = list(load_domains(settings.definitions_dir).values())
+    for topic, state in ensure_topics(settings, domains).items():
+        click.echo(f"  {topic:<32} {state}")
+
+
+@cli.command()
+@click.option("--domain", default=None, help="Domain to generate (default: the one marked default).")
+@click.option("--events", "count", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Events per second; 0 = as fast as possible.",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Spread event times over the last D days (0 = live).",
+)
+@click.option(
+    "--duplicates", type=float, default=0.05, show_default=True, help="Fraction re-sent with the same event_id."
+)
+@click.option(
+    "--late",
+    type=float,
+    default=0.03,
+    show_default=True,
+    help="Fraction hours or days behind, past the allowed lateness.",
+)
+@click.option(
+    "--out-of-order", type=float, default=0.05, show_default=True, help="Fraction slightly behind, within the lateness."
+)
+@click.option(
+    "--malformed",
+    type=float,
+    default=0.02,
+    show_default=True,
+    help="Fraction invalid (bad JSON, contract, types, size).",
+)
+@click.option("--seed", type=int, default=None, help="Seed for a repeatable run.")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the manifest (default: .state/manifests/).",
+)
+@pass_context
+def generate(
+    ctx: Context, domain, count, rate, days, duplicates, late, out_of_order, malformed, seed, manifest
+) -> None:
+    """Send realistic events of a domain to its topic and write a manifest of what was sent."""
+    from pathlib import Path
+
+    from lakehouse.domains import get_domain
+    from lakehouse.events.generator import Mix
+    from lakehouse.events.generator import generate as make_records
+    from lakehouse.events.send import send
+    from lakehouse.events.topics import ensure_topics
+
+    settings = ctx.settings
+    chosen = get_domain(settings.definitions_dir, domain)
+    mix = Mix(duplicates=duplicates, late=late, out_of_order=out_of_order, malformed=malformed)
+    ensure_topics(settings, [chosen])
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = Path(manifest) if manifest else settings.state_dir / "manifests" / f"{chosen.name}-{stamp}.json"
+    records = make_records(chosen, count, mix=mix, days=days, seed=seed)
+    result = send(settings, chosen, records, total=count, rate=rate, manifest_path=path)
+    click.echo(
+        f"sent {result['sent']} ({result['expected_unique_valid']} unique valid, {result['duplicates']} duplicates, "
+        f"{result['malformed']} malformed) in {result['seconds']:.1f}s; manifest: {path}"
+    )
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -1,0 +1,119 @@
+"""Domains as configuration: loading, validation, and a third domain defined only in test data."""
+
+import shutil
+
+import pytest
+import yaml
+
+from lakehouse.domains import get_domain, load_domains, parse_duration
+from lakehouse.errors import ConfigError
+from lakehouse.events.contracts import check_record
+from lakehouse.events.generator import Mix, generate
+from lakehouse.settings import PROJECT_ROOT
+
+CLICKS_DOMAIN = """
+name: clicks
+description: A click on the web shop (defined only in test data).
+event_type: page_clicked
+topic: {name: clicks.events, partitions: 4, dead_letter: clicks.events.dlq}
+message_key: session_id
+dedup_key: click_id
+event_time_field: clicked_at
+allowed_lateness: 15m
+freshness_sla: 5m
+max_message_bytes: 4096
+tables: {bronze: bronze.clicks_events, dead_letter: bronze.dead_letters, silver: silver.clicks, gold: []}
+contract:
+  type: object
+  additionalProperties: false
+  required: [click_id, clicked_at, session_id, page, dwell_ms]
+  properties:
+    click_id: {type: string, minLength: 8}
+    clicked_at: {type: string, format: date-time}
+    session_id: {type: string}
+    page: {enum: [home, search, product, cart, checkout]}
+    dwell_ms: {type: integer, minimum: 0, maximum: 600000}
+generator:
+  fields:
+    session_id: {pool: sess-, size: 300}
+"""
+
+
+@pytest.fixture
+def catalog_with_clicks(tmp_path):
+    """catalog/ plus a `clicks` domain and its tables, written as configuration only."""
+    folder = tmp_path / "catalog"
+    shutil.copytree(PROJECT_ROOT / "catalog", folder)
+    (folder / "domains/clicks.yaml").write_text(CLICKS_DOMAIN)
+    bronze = yaml.safe_load((folder / "tables/bronze/sales_events.yaml").read_text())
+    (folder / "tables/bronze/clicks_events.yaml").write_text(yaml.safe_dump({**bronze, "name": "clicks_events"}))
+    silver = {
+        "namespace": "silver",
+        "name": "clicks",
+        "columns": [{"name": "click_id", "type": "string"}, {"name": "page", "type": "string"}],
+    }
+    (folder / "tables/silver/clicks.yaml").write_text(yaml.safe_dump(silver))
+    return folder
+
+
+def test_shipped_domains():
+    domains = load_domains(PROJECT_ROOT / "catalog")
+    assert set(domains) == {"sales", "conversions"}
+    assert get_domain(PROJECT_ROOT / "catalog").name == "sales"  # the default
+    sales = domains["sales"]
+    assert sales.topic.name == "sales.events" and sales.topic.dead_letter == "sales.events.dlq"
+    assert sales.dedup_key == "event_id" and sales.event_time_field == "event_time"
+    assert sales.allowed_lateness.total_seconds() == 7200
+    assert set(sales.fields) >= {"order_id", "customer_id", "salesman_id", "unit_price_cents", "currency"}
+    assert set(domains["conversions"].fields) == {
+        "event_id",
+        "event_time",
+        "user_id",
+        "input_number",
+        "output_numeral",
+        "status",
+        "latency_ms",
+    }
+
+
+def test_third_domain_needs_configuration_only(catalog_with_clicks):
+    domain = get_domain(catalog_with_clicks, "clicks")
+    validator = domain.validator()
+    records = list(generate(domain, 500, mix=Mix(duplicates=0, late=0, out_of_order=0, malformed=0), seed=3))
+    verdicts = [check_record(domain, validator, r.value) for r in records]
+    assert all(v.valid for v in verdicts), [v.detail for v in verdicts if not v.valid][:3]
+    assert {v.event["page"] for v in verdicts} <= {"home", "search", "product", "cart", "checkout"}
+    assert all(v.event["session_id"].startswith("sess-") for v in verdicts)
+    assert all(r.key == v.event["session_id"].encode() for r, v in zip(records, verdicts, strict=True))
+    assert len({r.event_id for r in records}) == 500
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.pop("contract"), r"missing keys \['contract'\]"),
+        (lambda d: d.update(dedup_key="nope"), r"dedup_key 'nope' must be a required field"),
+        (lambda d: d.update(allowed_lateness="two hours"), r"invalid duration 'two hours'"),
+        (lambda d: d["contract"].update(type="objekt"), r"contract is not a valid JSON Schema"),
+        (lambda d: d["tables"].update(silver="silver.missing"), r"\['silver.missing'\] have no definition"),
+        (lambda d: d.update(colour="blue"), r"unknown keys \['colour'\]"),
+    ],
+)
+def test_invalid_domain_is_refused(catalog_with_clicks, edit, message):
+    path = catalog_with_clicks / "domains/clicks.yaml"
+    raw = yaml.safe_load(path.read_text())
+    edit(raw)
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=message):
+        load_domains(catalog_with_clicks)
+
+
+def test_unknown_domain_lists_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown domain 'nope'; known domains: conversions, sales"):
+        get_domain(PROJECT_ROOT / "catalog", "nope")
+
+
+def test_durations():
+    assert parse_duration("90s").total_seconds() == 90
+    assert parse_duration("3d").days == 3
+    assert parse_duration(30).total_seconds() == 30

@@ -1,0 +1,132 @@
+"""The generator's mix of records, and the contract check's verdict on every kind of record."""
+
+import json
+import random
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from lakehouse.domains import load_domains
+from lakehouse.events.contracts import check_record, parse_event_time
+from lakehouse.events.generator import MALFORMED_KINDS, Mix, generate, roman
+from lakehouse.settings import PROJECT_ROOT
+
+DOMAINS = load_domains(PROJECT_ROOT / "catalog")
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("name", sorted(DOMAINS))
+def test_each_kind_gets_the_verdict_it_should(name):
+    domain = DOMAINS[name]
+    validator = domain.validator()
+    records = list(generate(domain, 5000, mix=Mix(0.05, 0.05, 0.05, 0.05), days=2, seed=11, clock=lambda: NOW))
+    kinds = Counter(r.kind for r in records)
+    assert sum(kinds.values()) == 5000
+    for kind, expected in (("duplicate", 250), ("late", 250), ("out_of_order", 250)):
+        assert abs(kinds[kind] - expected) < 80, kinds
+    assert abs(sum(kinds[k] for k in MALFORMED_KINDS) - 250) < 80
+    first_seen = {}
+    for record in records:
+        verdict = check_record(domain, validator, record.value)
+        if record.kind in MALFORMED_KINDS:
+            assert not verdict.valid
+            expected_reasons = {
+                "invalid_json": {"invalid_json"},
+                "missing_field": {"missing_field"},
+                "wrong_type": {"wrong_type", "contract_violation"},
+                "oversized": {"oversized"},
+            }[record.kind]
+            assert verdict.reason in expected_reasons, (record.kind, verdict)
+            continue
+        assert verdict.valid, verdict.detail
+        event_id = verdict.event[domain.dedup_key]
+        if record.kind == "duplicate":
+            assert first_seen[event_id] == record.value  # the very same message again
+        else:
+            assert event_id == record.event_id and event_id not in first_seen
+            first_seen[event_id] = record.value
+    unique_valid = [r for r in records if r.event_id is not None]
+    assert len(unique_valid) == kinds["valid"] + kinds["late"] + kinds["out_of_order"]
+
+
+def test_late_events_are_past_the_allowed_lateness_and_historical_load_spans_the_days():
+    domain = DOMAINS["sales"]
+    records = list(generate(domain, 3000, mix=Mix(0, 0.1, 0.1, 0), days=3, seed=5, clock=lambda: NOW))
+    times = {r.kind: [] for r in records}
+    for index, record in enumerate(records):
+        times[record.kind].append((index, parse_event_time(json.loads(record.value)["event_time"])))
+    step = (3 * 86400) / 3000
+    for index, moment in times["late"]:
+        nominal = NOW.timestamp() - 3 * 86400 + step * index
+        assert nominal - moment.timestamp() > domain.allowed_lateness.total_seconds()
+    for index, moment in times["out_of_order"]:
+        nominal = NOW.timestamp() - 3 * 86400 + step * index
+        assert 0 < nominal - moment.timestamp() <= domain.allowed_lateness.total_seconds()
+    valid_times = [m for _, m in times["valid"]]
+    assert (max(valid_times) - min(valid_times)).total_seconds() > 2.9 * 86400
+    assert max(valid_times) <= NOW
+
+
+def test_seed_makes_runs_repeatable():
+    domain = DOMAINS["sales"]
+    first = [r.value for r in generate(domain, 200, seed=42, days=1, clock=lambda: NOW)]
+    second = [r.value for r in generate(domain, 200, seed=42, days=1, clock=lambda: NOW)]
+    assert first == second
+
+
+def test_conversions_numerals_match_inputs():
+    domain = DOMAINS["conversions"]
+    for record in generate(domain, 500, mix=Mix(0, 0, 0, 0), seed=1, clock=lambda: NOW):
+        event = json.loads(record.value)
+        assert event["output_numeral"] == roman(event["input_number"])
+        assert event["status"] == ("ok" if event["output_numeral"] else "error")
+    assert roman(1994) == "MCMXCIV" and roman(0) is None and roman(4000) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "empty"),
+        (b"", "empty"),
+        (b"\xff\xfe\x00garbage", "invalid_encoding"),
+        (b"{not json", "invalid_json"),
+        (b"[1, 2, 3]", "not_an_object"),
+        (b'"just a string"', "not_an_object"),
+        (b"[" * 9000 + b"]" * 9000, "oversized"),
+        (b"[" * 2000 + b"]" * 2000, "invalid_json"),  # deeper than the parser recurses,
+    ],
+)
+def test_odd_inputs_are_rejected_with_a_reason(value, reason):
+    domain = DOMAINS["sales"]
+    assert check_record(domain, domain.validator(), value).reason == reason
+
+
+def test_event_time_without_offset_is_rejected():
+    domain = DOMAINS["sales"]
+    event = json.loads(next(generate(domain, 1, mix=Mix(0, 0, 0, 0), seed=1)).value)
+    event["event_time"] = "2026-11-20T10:00:00"
+    verdict = check_record(domain, domain.validator(), json.dumps(event).encode())
+    assert verdict.reason in ("invalid_event_time", "contract_violation")
+
+
+def test_no_input_of_any_shape_raises():
+    domain = DOMAINS["sales"]
+    validator = domain.validator()
+    rng = random.Random(7)
+    valid = next(generate(domain, 1, mix=Mix(0, 0, 0, 0), seed=1)).value
+    for _ in range(3000):
+        choice = rng.random()
+        if choice < 0.4:
+            value = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300)))
+        elif choice < 0.8:
+            cut = bytearray(valid)
+            for _ in range(rng.randint(1, 5)):
+                cut[rng.randrange(len(cut))] = rng.getrandbits(8)
+            value = bytes(cut)
+        else:
+            event = json.loads(valid)
+            event[rng.choice(list(event))] = rng.choice([None, 1.5, -1, [], {}, "", True, "x" * 100])
+            value = json.dumps(event).encode()
+        verdict = check_record(domain, validator, value)
+        assert verdict.valid or verdict.reason  # never an exception
