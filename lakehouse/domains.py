@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from lakehouse.catalog.definitions import load_definitions
@@ -67,8 +67,11 @@ class Domain:
     default: bool = False
     source: Path | None = None
 
-    def validator(self) -> Draft202012Validator:
-        return Draft202012Validator(self.contract, format_checker=FormatChecker())
+    def validator(self):
+        """The compiled contract (lakehouse.events.contracts.Contract) records are checked with."""
+        from lakehouse.events.contracts import Contract
+
+        return Contract(self.contract)
 
     @property
     def fields(self) -> list[str]:

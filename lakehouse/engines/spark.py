@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import glob
-import os
 from pathlib import Path
 
+from lakehouse.engines.java import ensure_java_home
 from lakehouse.errors import ConfigError
 from lakehouse.settings import Settings
 
@@ -61,18 +60,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def java17_home() -> str | None:
-    homes = sorted(glob.glob("/usr/lib/jvm/java-17-openjdk-*"))
-    return homes[0] if homes else None
-
-
 def get_spark(settings: Settings, app_name: str = "lakehouse"):
     """A SparkSession wired to the shared catalog (reuses the active one if there is one)."""
     from pyspark.sql import SparkSession
 
-    # Spark 3.5 supports Java 8/11/17 only; the machine may default to a newer JDK.
-    if "JAVA_HOME" not in os.environ and java17_home():
-        os.environ["JAVA_HOME"] = java17_home()
+    ensure_java_home()
     builder = SparkSession.builder.master(settings.spark.master).appName(app_name)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)

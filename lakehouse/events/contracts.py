@@ -6,10 +6,33 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from jsonschema import Draft202012Validator
+import fastjsonschema
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
 from lakehouse.domains import Domain
+
+
+class Contract:
+    """A domain's JSON Schema, compiled twice: fastjsonschema decides (about 10x faster, it is on
+    the hot path of the stream), jsonschema explains a rejection with the failing path."""
+
+    def __init__(self, schema: dict):
+        self.accepts = fastjsonschema.compile(schema)
+        self.explainer = Draft202012Validator(schema, format_checker=FormatChecker())
+
+    def violation(self, event: dict) -> tuple[str, str] | None:
+        """None if valid, else (reason, detail)."""
+        try:
+            self.accepts(event)
+            return None
+        except fastjsonschema.JsonSchemaValueException as fast_error:
+            error = best_match(self.explainer.iter_errors(event))
+            if error is None:
+                return "contract_violation", fast_error.message
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            reason = {"required": "missing_field", "type": "wrong_type"}.get(error.validator, "contract_violation")
+            return reason, f"{where}: {error.message}"
 
 
 @dataclass(frozen=True)
@@ -36,7 +59,7 @@ def parse_event_time(text: str) -> datetime:
     return parsed
 
 
-def check_record(domain: Domain, validator: Draft202012Validator, value: bytes | None) -> Verdict:
+def check_record(domain: Domain, contract: Contract, value: bytes | None) -> Verdict:
     """The first failed check wins: empty, oversized, invalid_encoding, invalid_json, not_an_object,
     missing_field, wrong_type, contract_violation, invalid_event_time."""
     if not value:
@@ -53,11 +76,9 @@ def check_record(domain: Domain, validator: Draft202012Validator, value: bytes |
         return _reject("invalid_json", f"not JSON: {exc}")
     if not isinstance(event, dict):
         return _reject("not_an_object", f"JSON {type(event).__name__}, expected an object")
-    error = best_match(validator.iter_errors(event))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        reason = {"required": "missing_field", "type": "wrong_type"}.get(error.validator, "contract_violation")
-        return _reject(reason, f"{where}: {error.message}")
+    violation = contract.violation(event)
+    if violation is not None:
+        return _reject(*violation)
     try:
         parse_event_time(event[domain.event_time_field])
     except (ValueError, TypeError) as exc:

@@ -61,7 +61,7 @@ def send(
     )
     delivery = Delivery()
     kinds: Counter[str] = Counter()
-    valid_ids: list[str] = []
+    valid_ids: list[tuple[str, str]] = []
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     bar = tqdm(total=total, unit="ev", desc=f"{domain.name} -> {domain.topic.name}", disable=not progress)
@@ -73,7 +73,7 @@ def send(
         _produce(producer, domain.topic.name, record, delivery)
         kinds[record.kind] += 1
         if record.event_id is not None:
-            valid_ids.append(record.event_id)
+            valid_ids.append((record.event_id, record.kind))
         if i % 1000 == 0:
             producer.poll(0)
             bar.update(i + 1 - bar.n)
@@ -114,17 +114,23 @@ def _produce(producer: Producer, topic: str, record: Record, delivery: Delivery)
             producer.poll(0.1)
 
 
-def write_manifest(path: Path, manifest: dict, valid_ids: list[str]) -> None:
+def write_manifest(path: Path, manifest: dict, valid_ids: list[tuple[str, str]]) -> None:
+    """The manifest as JSON, and beside it every unique valid event_id with its kind (tab-separated)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ids_path = path.with_name(path.stem + ".event_ids.txt.gz")
+    ids_path = path.with_name(path.stem + ".event_ids.tsv.gz")
     with gzip.open(ids_path, "wt") as handle:
-        handle.write("\n".join(valid_ids))
+        handle.write("\n".join(f"{event_id}\t{kind}" for event_id, kind in valid_ids))
     manifest = {**manifest, "event_ids_file": ids_path.name}
     path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def read_event_ids(manifest_path: Path) -> list[str]:
+def read_event_kinds(manifest_path: Path) -> dict[str, str]:
+    """{event_id: kind} of every unique valid event the manifest's run sent."""
     manifest = json.loads(manifest_path.read_text())
     with gzip.open(manifest_path.with_name(manifest["event_ids_file"]), "rt") as handle:
         text = handle.read()
-    return text.split("\n") if text else []
+    return dict(line.split("\t") for line in text.split("\n")) if text else {}
+
+
+def read_event_ids(manifest_path: Path) -> list[str]:
+    return list(read_event_kinds(manifest_path))

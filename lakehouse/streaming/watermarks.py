@@ -1,8 +1,10 @@
 """Event-time watermarks per Kafka partition, as Flink's bounded-out-of-orderness strategy does it.
 
 Each partition's watermark is the highest event time seen on it minus the allowed lateness;
-the stream's watermark is the minimum over the partitions seen. An event whose time is
-below the stream's watermark is late: it is kept and flagged, never dropped.
+the stream's watermark is the minimum over all partitions, and there is none until every
+partition has been seen (as with Flink's per-split watermarks, a partition not yet read holds
+it back). An event whose time is below the stream's watermark is late: it is kept and
+flagged, never dropped.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from datetime import timedelta
 
 
 class PartitionWatermarks:
-    def __init__(self, allowed_lateness: timedelta, max_event_ms: dict[int, int] | None = None):
+    def __init__(self, allowed_lateness: timedelta, partitions: int, max_event_ms: dict[int, int] | None = None):
         self.lateness_ms = int(allowed_lateness.total_seconds() * 1000)
+        self.partitions = partitions
         self.max_event_ms: dict[int, int] = dict(max_event_ms or {})
 
     @property
     def watermark_ms(self) -> int | None:
-        if not self.max_event_ms:
+        if len(self.max_event_ms) < self.partitions:
             return None
         return min(self.max_event_ms.values()) - self.lateness_ms
 

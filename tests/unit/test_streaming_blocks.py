@@ -54,10 +54,11 @@ def test_bronze_and_dead_letter_rows():
 
 
 def test_watermark_is_min_over_partitions_minus_lateness():
-    marks = PartitionWatermarks(timedelta(minutes=10))
+    marks = PartitionWatermarks(timedelta(minutes=10), partitions=2)
     t = int(NOW.timestamp() * 1000)
     minute = 60_000
     assert marks.observe(0, t) is False
+    assert marks.observe(0, t - 60 * minute) is False  # partition 1 not seen yet: no watermark
     assert marks.observe(1, t + 30 * minute) is False
     assert marks.watermark_ms == t - 10 * minute  # partition 0 holds it back
     assert marks.observe(1, t - 5 * minute) is False  # behind, but within the lateness
