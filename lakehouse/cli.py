@@ -194,6 +194,49 @@ def generate(
     )
 
 
+@cli.group()
+def stream() -> None:
+    """The Flink jobs streaming each domain's topic into its bronze table."""
+
+
+@stream.command("start")
+@click.option("--domain", default=None, help="Domain (default: the default domain).")
+@pass_context
+def stream_start(ctx: Context, domain) -> None:
+    """Start (or resume from its checkpoint) the domain's ingestion job."""
+    from lakehouse.streaming import operations
+
+    chosen = operations.start(ctx.settings, domain)
+    click.echo(f"stream-{chosen.name} running; log: {ctx.settings.state_dir / 'logs' / f'stream-{chosen.name}.log'}")
+
+
+@stream.command("stop")
+@click.option("--domain", default=None, help="Domain (default: the default domain).")
+@pass_context
+def stream_stop(ctx: Context, domain) -> None:
+    """Stop the domain's ingestion job; it resumes from its checkpoint on the next start."""
+    from lakehouse.streaming import operations
+
+    chosen = operations.stop(ctx.settings, domain)
+    click.echo(f"stream-{chosen.name} stopped")
+
+
+@stream.command("status")
+@pass_context
+def stream_status(ctx: Context) -> None:
+    """Each domain's job state, bronze rows, last commit and committed Kafka offsets."""
+    from lakehouse.streaming import operations
+
+    for item in operations.status(ctx.settings):
+        age = item.seconds_since_commit
+        fresh = "-" if age is None else f"{age:.0f}s ago" + (" (over SLA)" if age > item.freshness_sla_s else "")
+        offsets = ",".join(f"{p}:{o}" for p, o in sorted(item.committed_offsets.items())) or "-"
+        click.echo(
+            f"{item.domain:<12} {item.state:<9} pid {item.pid or '-':<8} bronze {item.bronze_rows:>9} rows  "
+            f"last commit {fresh:<18} offsets {offsets}  checkpoint {item.checkpoint or '-'}"
+        )
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

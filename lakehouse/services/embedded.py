@@ -203,3 +203,25 @@ def postgresql(settings: Settings) -> Service:
 def services(settings: Settings) -> list[Service]:
     """In start order: the broker stores its log on the S3 server."""
     return [seaweedfs(settings), postgresql(settings), tansu(settings)]
+
+
+def stream_program(settings: Settings, domain: str) -> Service:
+    """The Flink bronze-ingestion job of one domain, a long-running process under supervisord
+    (started by `lakehouse stream start`, not by `up`); if it dies it is restarted and resumes
+    from its latest checkpoint."""
+    python = settings.project_root / ".venv-flink/bin/python"
+    job = settings.project_root / "flink_jobs/bronze_ingest.py"
+    return Service(
+        name=f"stream-{domain}",
+        command=[str(python), str(job), "--domain", domain],
+        ports={},
+        endpoint=f"bronze ingestion of {domain}",
+        health=lambda _settings: None,
+        stopsignal="TERM",
+    )
+
+
+def stream_programs(settings: Settings) -> list[Service]:
+    from lakehouse.domains import load_domains
+
+    return [stream_program(settings, name) for name in load_domains(settings.definitions_dir)]

@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lakehouse.engines.java import java17_home
 from lakehouse.errors import LakehouseError, ServiceError
 from lakehouse.services import postgres, s3
-from lakehouse.services.embedded import Service, services
+from lakehouse.services.embedded import Service, services, stream_programs
 from lakehouse.services.ports import require_free
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import Settings
@@ -25,6 +26,7 @@ def supervisor_env(settings: Settings) -> dict[str, str]:
         "AWS_REGION": settings.s3.region,
         "AWS_ENDPOINT": settings.s3.endpoint,
         "AWS_ALLOW_HTTP": "true",
+        **({"JAVA_HOME": java17_home()} if java17_home() and "JAVA_HOME" not in os.environ else {}),
     }
 
 
@@ -62,7 +64,7 @@ def up(settings: Settings, log: Callable[[str], None] = print) -> None:
     to_start = [s for s in stack if supervisor.process(s.name)["statename"] != "RUNNING"] if daemon_running else stack
     require_free({label: addr for s in to_start for label, addr in s.ports.items()})
     if not daemon_running:
-        supervisor.write_config(stack)
+        supervisor.write_config(stack, stream_programs(settings))
         supervisor.start_daemon(supervisor_env(settings))
     names = {s.name for s in to_start}
     for service in stack:

@@ -40,7 +40,8 @@ class Supervisor:
         except (OSError, xmlrpc.client.Fault):
             return False
 
-    def write_config(self, services: list[Service]) -> None:
+    def write_config(self, services: list[Service], programs: list[Service] = ()) -> None:
+        """`services` start in order with `up`; `programs` are started on demand."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         lines = [
@@ -61,7 +62,7 @@ class Supervisor:
             "[supervisorctl]",
             f"serverurl=unix://{self.socket}",
         ]
-        for priority, service in enumerate(services, start=1):
+        for priority, service in enumerate([*services, *programs], start=1):
             lines += [
                 "",
                 f"[program:{service.name}]",
@@ -78,6 +79,9 @@ class Supervisor:
                 f"stdout_logfile={self.log_file(service.name)}",
                 "stdout_logfile_maxbytes=50MB",
                 "stdout_logfile_backups=2",
+                # the whole process tree: the Flink job's JVM and Python workers go with it
+                "stopasgroup=true",
+                "killasgroup=true",
                 *([f"user={service.user}"] if service.user else []),
             ]
         self.config.write_text("\n".join(lines) + "\n")

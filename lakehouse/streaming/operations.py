@@ -1,0 +1,96 @@
+"""`lakehouse stream start | stop | status`: the bronze ingestion jobs under supervisord."""
+
+from __future__ import annotations
+
+import xmlrpc.client
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from lakehouse.domains import Domain, get_domain, load_domains
+from lakehouse.engines.iceberg import load_catalog
+from lakehouse.errors import ServiceError
+from lakehouse.events.topics import ensure_topics
+from lakehouse.services.supervisor import Supervisor
+from lakehouse.settings import Settings
+from lakehouse.streaming.checkpoints import checkpoint_dir, latest_checkpoint
+from lakehouse.streaming.iceberg_commit import committed_offsets
+
+
+def program(domain: str) -> str:
+    return f"stream-{domain}"
+
+
+def running_supervisor(settings: Settings) -> Supervisor:
+    supervisor = Supervisor(settings.state_dir)
+    if not supervisor.running():
+        raise ServiceError("the embedded stack is not running: start it with `make up`")
+    return supervisor
+
+
+def start(settings: Settings, domain_name: str | None) -> Domain:
+    domain = get_domain(settings.definitions_dir, domain_name)
+    supervisor = running_supervisor(settings)
+    ensure_topics(settings, [domain])
+    try:
+        supervisor.start(program(domain.name))
+    except xmlrpc.client.Fault as fault:  # a domain added after `make up`
+        raise ServiceError(
+            f"{program(domain.name)} is unknown to supervisord: restart the stack (make down && make up)"
+        ) from fault
+    return domain
+
+
+def stop(settings: Settings, domain_name: str | None) -> Domain:
+    domain = get_domain(settings.definitions_dir, domain_name)
+    supervisor = running_supervisor(settings)
+    if supervisor.process(program(domain.name))["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
+        supervisor.rpc.stopProcess(program(domain.name), True)
+    return domain
+
+
+@dataclass
+class StreamStatus:
+    domain: str
+    state: str
+    pid: int | None
+    bronze_rows: int
+    last_commit: datetime | None
+    committed_offsets: dict[int, int]
+    checkpoint: str | None
+    freshness_sla_s: float
+
+    @property
+    def seconds_since_commit(self) -> float | None:
+        return None if self.last_commit is None else (datetime.now(UTC) - self.last_commit).total_seconds()
+
+
+def status(settings: Settings) -> list[StreamStatus]:
+    supervisor = Supervisor(settings.state_dir)
+    up = supervisor.running()
+    catalog = load_catalog(settings)
+    report = []
+    for domain in load_domains(settings.definitions_dir).values():
+        info = {"statename": "STOPPED", "pid": 0}
+        if up:
+            try:
+                info = supervisor.process(program(domain.name))
+            except xmlrpc.client.Fault:
+                info = {"statename": "UNKNOWN", "pid": 0}
+        table = catalog.load_table(domain.tables.bronze)
+        snapshot = table.current_snapshot()
+        rows = int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
+        last = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC) if snapshot else None
+        checkpoint = latest_checkpoint(checkpoint_dir(settings, domain.name))
+        report.append(
+            StreamStatus(
+                domain=domain.name,
+                state=info["statename"],
+                pid=info["pid"] or None,
+                bronze_rows=rows,
+                last_commit=last,
+                committed_offsets=committed_offsets(table).get(domain.topic.name, {}),
+                checkpoint=checkpoint.name if checkpoint else None,
+                freshness_sla_s=domain.freshness_sla.total_seconds(),
+            )
+        )
+    return report
