@@ -6,7 +6,7 @@ LAKEHOUSE := $(VENV)/bin/python -m lakehouse
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status catalog-init test test-fast lint reset
+.PHONY: help setup up down status catalog-init test test-fast lint bench reset
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,8 +32,11 @@ test: setup ## Run the whole test suite (starts its own services on free ports)
 test-fast: setup ## Run only the tests that need no services
 	@$(VENV)/bin/python -m pytest -m "not services and not spark" $(PYTEST_ARGS)
 
+bench: setup ## Run the benchmarks on a private stack and print figures (not part of the tests)
+	@$(VENV)/bin/python benchmarks/stream_ingest.py $(BENCH_ARGS)
+
 lint: setup ## Check style with ruff
-	@$(VENV)/bin/ruff check lakehouse tests && $(VENV)/bin/ruff format --check lakehouse tests
+	@$(VENV)/bin/ruff check lakehouse tests flink_jobs benchmarks && $(VENV)/bin/ruff format --check lakehouse tests flink_jobs benchmarks
 
 reset: ## Stop the stack and delete all local data (asks first)
 	@read -r -p "Delete all lakehouse data in .state/ (buckets, topics, catalog)? [y/N] " answer; \

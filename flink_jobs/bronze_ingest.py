@@ -223,7 +223,8 @@ def build(settings: Settings, domain: Domain, flush_interval_s: float, checkpoin
     records = t_env.to_data_stream(
         t_env.sql_query(
             "SELECT `topic`, `partition`, `offset`, "
-            "TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), kafka_ts) * 1000 + MOD(EXTRACT(MILLISECOND FROM kafka_ts), 1000) "
+            "CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), kafka_ts) AS BIGINT) * 1000 "
+            "+ MOD(EXTRACT(MILLISECOND FROM kafka_ts), 1000) "
             "AS kafka_ts_ms, `value` FROM kafka_source"
         )
     )

@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
+from lakehouse.services.isolated import isolated_environment
 from lakehouse.settings import Settings, load_settings
-from tests.helpers import stack_environment
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def clean_env(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory) -> dict[str, str]:
     state_dir = tmp_path_factory.mktemp("stack") / "state"
-    env = stack_environment(state_dir)
+    env = isolated_environment(state_dir)
     patch = pytest.MonkeyPatch()
     for key, value in env.items():
         patch.setenv(key, value)

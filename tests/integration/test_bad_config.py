@@ -5,15 +5,16 @@ import socket
 
 import pytest
 
+from lakehouse.services.isolated import isolated_environment
 from lakehouse.services.ports import free_port
 from lakehouse.services.supervisor import Supervisor
-from tests.helpers import run_cli, stack_environment
+from tests.helpers import run_cli
 
 
 def clean_environment(tmp_path) -> dict[str, str]:
     """A user's environment for a stack that is not running, in a state folder of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
-    env.update(stack_environment(tmp_path / "state"))
+    env.update(isolated_environment(tmp_path / "state"))
     return env
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -107,6 +108,7 @@ def produce_garbage(settings, domain):
 
 
 def test_exact_with_duplicates_late_and_malformed(stack, iceberg_catalog, sales, running_stream, ledger, tmp_path):
+    started = datetime.now(UTC)
     path = tmp_path / "phase1.json"
     records = generate(sales, 12_000, mix=Mix(duplicates=0.08, late=0.05, out_of_order=0.05, malformed=0.04), seed=21)
     ledger.add(path, send(stack, sales, records, total=12_000, manifest_path=path, progress=False))
@@ -116,6 +118,10 @@ def test_exact_with_duplicates_late_and_malformed(stack, iceberg_catalog, sales,
     reasons = Counter(row["reason"] for row in letters)
     assert set(reasons) >= {"invalid_json", "missing_field", "oversized", "empty", "invalid_encoding", "not_an_object"}
     assert all(row["kafka_topic"] == "sales.events" for row in letters)
+    envelope = iceberg_catalog.load_table(sales.tables.bronze).scan(selected_fields=("kafka_timestamp", "ingested_at"))
+    for row in envelope.to_arrow().to_pylist():
+        # Kafka's record timestamp (the produce time) and the commit time, both real and ordered
+        assert started - timedelta(seconds=5) <= row["kafka_timestamp"] <= row["ingested_at"] <= datetime.now(UTC)
 
     late_flags = dict(zip(bronze["event_id"].to_pylist(), bronze["is_late"].to_pylist(), strict=True))
     flagged = {event_id for event_id, late in late_flags.items() if late}

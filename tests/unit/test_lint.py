@@ -8,9 +8,17 @@ from lakehouse.settings import PROJECT_ROOT
 
 def test_ruff_check_and_format():
     ruff = [sys.executable, "-m", "ruff"]
-    check = subprocess.run([*ruff, "check", "lakehouse", "tests"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    check = subprocess.run(
+        [*ruff, "check", "lakehouse", "tests", "flink_jobs", "benchmarks"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stdout
     fmt = subprocess.run(
-        [*ruff, "format", "--check", "lakehouse", "tests"], cwd=PROJECT_ROOT, capture_output=True, text=True
+        [*ruff, "format", "--check", "lakehouse", "tests", "flink_jobs", "benchmarks"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
     )
     assert fmt.returncode == 0, fmt.stdout

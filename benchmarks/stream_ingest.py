@@ -1,0 +1,155 @@
+"""Streaming benchmark (`make bench`): raw Kafka consume rate vs the Flink job's ingest rate, and freshness.
+
+Runs on a private stack (free ports, temporary state) so it never touches `make up`'s data:
+1. pre-fills the default domain's topic with N events (the generator's default mix);
+2. raw confluent-kafka consume rate of that topic;
+3. the job's sustained ingest rate into bronze (rows between its first and last commit over
+   the time between them, so JVM start-up is excluded);
+4. freshness, produce -> queryable in bronze (the commit of the snapshot holding the row),
+   p50/p95 while events arrive at a steady rate.
+Prints figures and ratios; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=100_000, help="events pre-filled for the rate figures")
+    parser.add_argument("--rate", type=float, default=2_000, help="steady rate for the freshness figure")
+    parser.add_argument("--seconds", type=float, default=30, help="duration of the steady phase")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="lakehouse-bench-")) / "state"
+    from lakehouse.services.isolated import isolated_environment
+
+    os.environ.update(isolated_environment(state))
+    from lakehouse.catalog.commands import init_from_settings
+    from lakehouse.domains import get_domain
+    from lakehouse.engines.iceberg import load_catalog
+    from lakehouse.events.generator import Mix, generate
+    from lakehouse.events.send import send
+    from lakehouse.events.topics import ensure_topics
+    from lakehouse.services import stack
+    from lakehouse.settings import load_settings
+    from lakehouse.streaming import operations
+
+    settings = load_settings()
+    print(f"private stack in {state}")
+    stack.up(settings, log=print)
+    try:
+        init_from_settings(settings, log=lambda _line: None)
+        domain = get_domain(settings.definitions_dir)
+        ensure_topics(settings, [domain])
+        catalog = load_catalog(settings)
+
+        manifest = send(settings, domain, generate(domain, args.events, seed=1), total=args.events)
+        print(
+            f"\npre-filled {domain.topic.name}: {manifest['sent']} events in {manifest['seconds']:.1f}s "
+            f"({manifest['sent'] / manifest['seconds']:.0f} ev/s produce)"
+        )
+
+        raw_rate = raw_consume_rate(settings, domain.topic.name, args.events)
+        print(f"raw confluent-kafka consume:     {raw_rate:9.0f} ev/s")
+
+        operations.start(settings, domain.name)
+        expected = manifest["expected_unique_valid"]
+        bronze = catalog.load_table(domain.tables.bronze)
+        deadline = time.monotonic() + 1800
+        while bronze_rows(bronze) < expected and time.monotonic() < deadline:
+            time.sleep(2)
+            bronze = bronze.refresh()
+        records_read = manifest["sent"]
+        job_rate = sustained_rate(bronze, records_read, expected)
+        print(f"job ingest into bronze:          {job_rate:9.0f} records/s read ({bronze_rows(bronze)} rows)")
+        print(f"ratio job / raw consume:         {job_rate / raw_rate:9.3f}")
+        print(f"target 20000 ev/s met:           {'yes' if job_rate >= 20_000 else 'no'}")
+
+        started_ms = int(time.time() * 1000)
+        count = int(args.rate * args.seconds)
+        live = threading.Thread(
+            target=send,
+            args=(settings, domain, generate(domain, count, mix=Mix(0, 0, 0, 0), seed=2), count),
+            kwargs={"rate": args.rate, "progress": False},
+        )
+        live.start()
+        live.join()
+        time.sleep(8)
+        p50, p95, n = freshness(catalog.load_table(domain.tables.bronze), started_ms)
+        print(
+            f"freshness at {args.rate:.0f} ev/s over {args.seconds:.0f}s ({n} events): p50 {p50:.2f}s  p95 {p95:.2f}s "
+            f"(target p95 <= 5s: {'met' if p95 <= 5 else 'not met'})"
+        )
+        operations.stop(settings, domain.name)
+    finally:
+        stack.down(settings)
+
+
+def raw_consume_rate(settings, topic: str, count: int) -> float:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"bench-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    received, first = 0, None
+    deadline = time.monotonic() + 300
+    while received < count and time.monotonic() < deadline:
+        for message in consumer.consume(1000, 1.0):
+            if message.error() is None:
+                first = first or time.monotonic()
+                received += 1
+    elapsed = time.monotonic() - first
+    consumer.close()
+    return received / elapsed
+
+
+def bronze_rows(table) -> int:
+    snapshot = table.current_snapshot()
+    return int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
+
+
+def sustained_rate(table, records_read: int, rows: int) -> float:
+    """Records read per second between the job's first and last commit of the pre-filled topic."""
+    snapshots = [s for s in table.snapshots() if s.summary and s.summary.operation.value == "append"]
+    first, last = snapshots[0], snapshots[-1]
+    first_rows = int(first.summary.additional_properties.get("added-records", 0))
+    seconds = (last.timestamp_ms - first.timestamp_ms) / 1000
+    return records_read * (rows - first_rows) / rows / max(seconds, 1e-3)
+
+
+def freshness(table, since_ms: int) -> tuple[float, float, int]:
+    """Seconds from each event's Kafka timestamp to the commit of the snapshot that made it queryable."""
+    commits = sorted(s.timestamp_ms for s in table.snapshots() if s.timestamp_ms >= since_ms)
+    rows = table.scan(selected_fields=("kafka_timestamp", "ingested_at")).to_arrow()
+    delays = []
+    for produced, ingested in zip(rows["kafka_timestamp"].to_pylist(), rows["ingested_at"].to_pylist(), strict=True):
+        produced_ms = produced.timestamp() * 1000
+        if produced_ms < since_ms:
+            continue
+        ingested_ms = ingested.timestamp() * 1000
+        commit_ms = next((c for c in commits if c >= ingested_ms), ingested_ms)
+        delays.append((commit_ms - produced_ms) / 1000)
+    if not delays:
+        raise SystemExit("no events of the steady phase reached bronze: see .state/logs/stream-*.log of the private stack")
+    delays.sort()
+    return statistics.median(delays), delays[int(len(delays) * 0.95) - 1], len(delays)
+
+
+if __name__ == "__main__":
+    main()

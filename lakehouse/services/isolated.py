@@ -1,0 +1,24 @@
+"""A private embedded stack on free ports, for tests and benchmarks that must not touch `make up`'s."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from lakehouse.services.embedded import SEAWEEDFS_INTERNAL
+from lakehouse.services.ports import free_port, free_port_block
+
+
+def isolated_environment(state_dir: Path) -> dict[str, str]:
+    """LAKEHOUSE_* variables for a private stack: fresh ports, state folder and credentials."""
+    return {
+        "LAKEHOUSE_ENV_FILE": str(state_dir.parent / "no.env"),
+        "LAKEHOUSE_EMBEDDED__STATE_DIR": str(state_dir),
+        "LAKEHOUSE_S3__PORT": str(free_port()),
+        "LAKEHOUSE_KAFKA__PORT": str(free_port()),
+        "LAKEHOUSE_POSTGRES__PORT": str(free_port()),
+        "LAKEHOUSE_EMBEDDED__SEAWEEDFS_INTERNAL_PORT_BASE": str(free_port_block(len(SEAWEEDFS_INTERNAL))),
+        "LAKEHOUSE_S3__ACCESS_KEY": "isolated-" + secrets.token_hex(6),
+        "LAKEHOUSE_S3__SECRET_KEY": secrets.token_urlsafe(18),
+        "LAKEHOUSE_POSTGRES__PASSWORD": secrets.token_urlsafe(18),
+    }
