@@ -146,7 +146,9 @@ def freshness(table, since_ms: int) -> tuple[float, float, int]:
         commit_ms = next((c for c in commits if c >= ingested_ms), ingested_ms)
         delays.append((commit_ms - produced_ms) / 1000)
     if not delays:
-        raise SystemExit("no events of the steady phase reached bronze: see .state/logs/stream-*.log of the private stack")
+        raise SystemExit(
+            "no events of the steady phase reached bronze: see .state/logs/stream-*.log of the private stack"
+        )
     delays.sort()
     return statistics.median(delays), delays[int(len(delays) * 0.95) - 1], len(delays)
 

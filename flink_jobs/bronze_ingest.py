@@ -76,7 +76,8 @@ class IngestFunction(KeyedProcessFunction):
         self.buffer = runtime_context.get_list_state(ListStateDescriptor("buffer", Types.PICKLED_BYTE_ARRAY()))
         self.marks = runtime_context.get_state(ValueStateDescriptor("watermarks", Types.PICKLED_BYTE_ARRAY()))
         # Python-side mirrors of keyed state, (re)loaded from it on the first element after a
-        # (re)start: reads stay in Python, every change is also written to the state.
+        # (re)start, so reads stay in Python. Seen ids reach the map state in one put_all per
+        # flush; between flushes the checkpointed buffer holds them, and a restore takes both.
         self.seen: list[set[str]] | None = None
         self.active = 0
         self.watermarks: PartitionWatermarks | None = None
@@ -87,6 +88,7 @@ class IngestFunction(KeyedProcessFunction):
             self.rotation.update((0, time.time()))
         self.active, self.rotated_at = self.rotation.value()
         self.seen = [set(generation.keys()) for generation in self.generations]
+        self.seen[self.active].update(row["event_id"] for kind, row in self.buffer.get() or [] if kind == "bronze")
         self.watermarks = PartitionWatermarks(
             self.domain.allowed_lateness, self.domain.topic.partitions, self.marks.value() or {}
         )
@@ -108,8 +110,8 @@ class IngestFunction(KeyedProcessFunction):
                 # no row, but the committed offsets must still move past it
                 self.buffer.add(("seen", (topic, partition, offset)))
             else:
+                # into the dedup map state with the next flush; until then the buffer holds it
                 self.seen[self.active].add(event_id)
-                self.generations[self.active].put(event_id, True)
                 event_ms = int(parse_event_time(verdict.event[self.domain.event_time_field]).timestamp() * 1000)
                 late = self.watermarks.observe(partition, event_ms)
                 self.buffer.add(
@@ -152,6 +154,8 @@ class IngestFunction(KeyedProcessFunction):
                 parts[partition] = max(parts.get(partition, -1), offset)
         appended = append_exactly_once(self.bronze, bronze_rows, progress=progress or None)
         dead = append_exactly_once(self.dead_letters, letters) if letters else 0
+        if bronze_rows:
+            self.generations[self.active].put_all([(row["event_id"], True) for row in bronze_rows])
         self.buffer.clear()
         self.marks.update(self.watermarks.max_event_ms)
         log.info(

@@ -1,7 +1,5 @@
 """Domains as configuration: loading, validation, and a third domain defined only in test data."""
 
-import shutil
-
 import pytest
 import yaml
 
@@ -10,50 +8,12 @@ from lakehouse.errors import ConfigError
 from lakehouse.events.contracts import check_record
 from lakehouse.events.generator import Mix, generate
 from lakehouse.settings import PROJECT_ROOT
-
-CLICKS_DOMAIN = """
-name: clicks
-description: A click on the web shop (defined only in test data).
-event_type: page_clicked
-topic: {name: clicks.events, partitions: 4, dead_letter: clicks.events.dlq}
-message_key: session_id
-dedup_key: click_id
-event_time_field: clicked_at
-allowed_lateness: 15m
-freshness_sla: 5m
-max_message_bytes: 4096
-tables: {bronze: bronze.clicks_events, dead_letter: bronze.dead_letters, silver: silver.clicks, gold: []}
-contract:
-  type: object
-  additionalProperties: false
-  required: [click_id, clicked_at, session_id, page, dwell_ms]
-  properties:
-    click_id: {type: string, minLength: 8}
-    clicked_at: {type: string, format: date-time}
-    session_id: {type: string}
-    page: {enum: [home, search, product, cart, checkout]}
-    dwell_ms: {type: integer, minimum: 0, maximum: 600000}
-generator:
-  fields:
-    session_id: {pool: sess-, size: 300}
-"""
+from tests.helpers import write_clicks_catalog
 
 
 @pytest.fixture
 def catalog_with_clicks(tmp_path):
-    """catalog/ plus a `clicks` domain and its tables, written as configuration only."""
-    folder = tmp_path / "catalog"
-    shutil.copytree(PROJECT_ROOT / "catalog", folder)
-    (folder / "domains/clicks.yaml").write_text(CLICKS_DOMAIN)
-    bronze = yaml.safe_load((folder / "tables/bronze/sales_events.yaml").read_text())
-    (folder / "tables/bronze/clicks_events.yaml").write_text(yaml.safe_dump({**bronze, "name": "clicks_events"}))
-    silver = {
-        "namespace": "silver",
-        "name": "clicks",
-        "columns": [{"name": "click_id", "type": "string"}, {"name": "page", "type": "string"}],
-    }
-    (folder / "tables/silver/clicks.yaml").write_text(yaml.safe_dump(silver))
-    return folder
+    return write_clicks_catalog(tmp_path)
 
 
 def test_shipped_domains():

@@ -1,0 +1,60 @@
+"""A domain that exists only as configuration in test data streams into its own bronze table:
+catalog init creates its tables, `topics create` its topics, `generate` its events, and the
+unchanged Flink job ingests them exactly."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from lakehouse.events.send import read_event_ids
+from lakehouse.settings import PROJECT_ROOT
+from tests.helpers import run_cli, write_clicks_catalog
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+def test_config_only_domain_end_to_end(stack, iceberg_catalog, tmp_path):
+    folder = write_clicks_catalog(tmp_path)
+    env = {**os.environ, "LAKEHOUSE_CATALOG__DEFINITIONS_DIR": str(folder)}
+    for command in (("catalog", "init"), ("topics", "create", "--domain", "clicks")):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 0, result.stderr
+    manifest_path = tmp_path / "clicks.json"
+    result = run_cli(
+        "generate", "--domain", "clicks", "--events", "3000", "--seed", "4", "--manifest", str(manifest_path), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(manifest_path.read_text())
+
+    job = subprocess.Popen(
+        [
+            str(PROJECT_ROOT / ".venv-flink/bin/python"),
+            str(PROJECT_ROOT / "flink_jobs/bronze_ingest.py"),
+            "--domain",
+            "clicks",
+        ],
+        env=env,
+        stdout=open(tmp_path / "job.log", "w"),  # noqa: SIM115 - closed with the process
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            bronze = iceberg_catalog.load_table("bronze.clicks_events").scan(selected_fields=("event_id",)).to_arrow()
+            if bronze.num_rows >= manifest["expected_unique_valid"] or time.monotonic() > deadline:
+                break
+            assert job.poll() is None, (tmp_path / "job.log").read_text()[-3000:]
+            time.sleep(2)
+        time.sleep(5)
+        ids = iceberg_catalog.load_table("bronze.clicks_events").scan(selected_fields=("event_id",)).to_arrow()
+        assert sorted(ids["event_id"].to_pylist()) == sorted(read_event_ids(manifest_path))
+        letters = iceberg_catalog.load_table("bronze.dead_letters").scan(selected_fields=("domain",)).to_arrow()
+        assert letters["domain"].to_pylist().count("clicks") == manifest["malformed"]
+    finally:
+        os.killpg(job.pid, signal.SIGTERM)
+        job.wait(60)
