@@ -23,6 +23,8 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
         "s3.secret-access-key": settings.secret("s3", "secret_key"),
         "s3.region": settings.s3.region,
         "s3.path-style-access": "true",
+        # long-lived catalogs (the stream, notebooks) must survive a restart of the catalog database
+        "pool_pre_ping": "true",
     }
 
 

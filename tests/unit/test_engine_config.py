@@ -26,6 +26,7 @@ def test_both_engines_share_catalog_database_and_warehouse(settings):
     assert spark[f"{prefix}.warehouse"] == pyiceberg["warehouse"] == "s3://lakehouse/warehouse"
     assert spark[f"{prefix}.s3.endpoint"] == pyiceberg["s3.endpoint"] == "http://127.0.0.1:9000"
     assert spark[f"{prefix}.jdbc.schema-version"] == "V1"
+    assert pyiceberg["pool_pre_ping"] == "true"
 
 
 def test_password_with_url_characters_is_escaped(settings):
