@@ -64,6 +64,7 @@ class Domain:
     tables: DomainTables
     contract: dict
     generator: dict = field(default_factory=dict)
+    silver: dict = field(default_factory=dict)
     default: bool = False
     source: Path | None = None
 
@@ -92,7 +93,7 @@ REQUIRED_KEYS = {
     "tables",
     "contract",
 }
-OPTIONAL_KEYS = {"generator", "default"}
+OPTIONAL_KEYS = {"generator", "default", "silver"}
 
 
 def parse_domain(raw: dict, source: Path | None = None) -> Domain:
@@ -126,6 +127,7 @@ def parse_domain(raw: dict, source: Path | None = None) -> Domain:
         tables=tables,
         contract=raw["contract"],
         generator=raw.get("generator") or {},
+        silver=raw.get("silver") or {},
         default=bool(raw.get("default", False)),
         source=source,
     )
