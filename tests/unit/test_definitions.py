@@ -28,9 +28,10 @@ def test_project_definitions_load():
     definitions = load_definitions(PROJECT_ROOT / "catalog")
     identifiers = {d.identifier for d in definitions}
     namespaces = {n.name for n in load_namespaces(PROJECT_ROOT / "catalog")}
-    assert namespaces == {"bronze", "silver", "gold"}
-    # at least one real table per layer
-    assert {i.split(".")[0] for i in identifiers} == {"bronze", "silver", "gold"}
+    assert namespaces == {"bronze", "silver", "gold", "ops"}
+    # at least one real table per layer, and the run-audit table
+    assert {i.split(".")[0] for i in identifiers} == {"bronze", "silver", "gold", "ops"}
+    assert "ops.job_runs" in identifiers
 
 
 def test_schema_partition_and_sort():
