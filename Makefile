@@ -36,7 +36,7 @@ bench: setup ## Run the benchmarks on a private stack and print figures (not par
 	@$(VENV)/bin/python benchmarks/stream_ingest.py $(BENCH_ARGS)
 
 lint: setup ## Check style with ruff
-	@$(VENV)/bin/ruff check lakehouse tests flink_jobs benchmarks && $(VENV)/bin/ruff format --check lakehouse tests flink_jobs benchmarks
+	@$(VENV)/bin/ruff check lakehouse tests flink_jobs spark_jobs benchmarks && $(VENV)/bin/ruff format --check lakehouse tests flink_jobs spark_jobs benchmarks
 
 reset: ## Stop the stack and delete all local data (asks first)
 	@read -r -p "Delete all lakehouse data in .state/ (buckets, topics, catalog)? [y/N] " answer; \

@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="lakehouse-bench-")) / "state"
-    from lakehouse.services.isolated import isolated_environment
+    from lakehouse.services.isolated import isolated_environment, remove_isolated_state
 
     os.environ.update(isolated_environment(state))
     from lakehouse.catalog.commands import init_from_settings
@@ -94,6 +94,7 @@ def main() -> None:
         operations.stop(settings, domain.name)
     finally:
         stack.down(settings)
+        remove_isolated_state(settings)
 
 
 def raw_consume_rate(settings, topic: str, count: int) -> float:

@@ -7,12 +7,11 @@ never collides with a stack started by `make up` on the same machine.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 import pytest
 
-from lakehouse.services.isolated import isolated_environment
+from lakehouse.services.isolated import isolated_environment, remove_isolated_state
 from lakehouse.settings import Settings, load_settings
 
 
@@ -53,11 +52,7 @@ def stack(settings):
     init_from_settings(settings, log=lambda line: print(line, file=sys.stderr))
     yield settings
     embedded_stack.down(settings)
-    from lakehouse.services.embedded import postgres_data_dir
-
-    cluster = postgres_data_dir(settings)
-    if not cluster.is_relative_to(settings.state_dir):  # the root fallback outside the temporary folder
-        shutil.rmtree(cluster.parent, ignore_errors=True)
+    remove_isolated_state(settings)
 
 
 @pytest.fixture(scope="session")

@@ -22,3 +22,15 @@ def isolated_environment(state_dir: Path) -> dict[str, str]:
         "LAKEHOUSE_S3__SECRET_KEY": secrets.token_urlsafe(18),
         "LAKEHOUSE_POSTGRES__PASSWORD": secrets.token_urlsafe(18),
     }
+
+
+def remove_isolated_state(settings) -> None:
+    """Delete a stopped private stack's data, including a PostgreSQL cluster kept outside it."""
+    import shutil
+
+    from lakehouse.services.embedded import postgres_data_dir
+
+    cluster = postgres_data_dir(settings)
+    if not cluster.is_relative_to(settings.state_dir):
+        shutil.rmtree(cluster.parent, ignore_errors=True)
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
