@@ -146,14 +146,17 @@ class IngestFunction(KeyedProcessFunction):
         now = datetime.now(UTC)
         bronze_rows = [{**row, "ingested_at": now} for kind, row in items if kind == "bronze"]
         letters = [row for kind, row in items if kind == "dead_letter"]
+        # Bronze's committed offsets are the stream's position, so they must move past records
+        # that made no bronze row too: duplicates and dead letters. Dead letters commit first:
+        # if the bronze commit then fails, the records are read again and found committed there.
         progress: dict[str, dict[int, int]] = {}
-        for kind, item in items:
-            if kind == "seen":
-                topic, partition, offset = item
-                parts = progress.setdefault(topic, {})
-                parts[partition] = max(parts.get(partition, -1), offset)
-        appended = append_exactly_once(self.bronze, bronze_rows, progress=progress or None)
+        positions = [item for kind, item in items if kind == "seen"]
+        positions += [(row["kafka_topic"], row["kafka_partition"], row["kafka_offset"]) for row in letters]
+        for topic, partition, offset in positions:
+            parts = progress.setdefault(topic, {})
+            parts[partition] = max(parts.get(partition, -1), offset)
         dead = append_exactly_once(self.dead_letters, letters) if letters else 0
+        appended = append_exactly_once(self.bronze, bronze_rows, progress=progress or None)
         if bronze_rows:
             self.generations[self.active].put_all([(row["event_id"], True) for row in bronze_rows])
         self.buffer.clear()

@@ -17,13 +17,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from lakehouse.domains import get_domain
 from lakehouse.events.generator import Mix, generate
 from lakehouse.events.send import read_event_kinds, send
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.streaming import operations
+from lakehouse.streaming.iceberg_commit import committed_offsets
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -110,6 +111,19 @@ def wait_exact(catalog, domain, ledger, timeout_s=240):
     return bronze, letters
 
 
+def topic_ends(settings, domain) -> dict[int, int]:
+    """{partition: high watermark} of the domain's topic."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "ends"})
+    try:
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(domain.topic.name, p), timeout=10)[1]
+            for p in range(domain.topic.partitions)
+        }
+    finally:
+        consumer.close()
+    return ends
+
+
 def produce_garbage(settings, domain):
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "message.max.bytes": 1_000_000})
     for index, value in enumerate(GARBAGE):
@@ -126,6 +140,9 @@ def test_exact_with_duplicates_late_and_malformed(stack, iceberg_catalog, sales,
     ledger.malformed += produce_garbage(stack, sales)
 
     bronze, letters = wait_exact(iceberg_catalog, sales, ledger)
+    # bronze's committed offsets are the stream's position: past the trailing garbage too
+    position = committed_offsets(iceberg_catalog.load_table(sales.tables.bronze))[sales.topic.name]
+    assert position == {p: end - 1 for p, end in topic_ends(stack, sales).items() if end > 0}
     reasons = Counter(row["reason"] for row in letters)
     assert set(reasons) >= {"invalid_json", "missing_field", "oversized", "empty", "invalid_encoding", "not_an_object"}
     assert all(row["kafka_topic"] == "sales.events" for row in letters)
