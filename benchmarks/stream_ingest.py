@@ -13,13 +13,10 @@ Prints figures and ratios; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 from confluent_kafka import Consumer
 
@@ -31,25 +28,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="duration of the steady phase")
     args = parser.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="lakehouse-bench-")) / "state"
-    from lakehouse.services.isolated import isolated_environment, remove_isolated_state
-
-    os.environ.update(isolated_environment(state))
-    from lakehouse.catalog.commands import init_from_settings
+    from benchmarks.private_stack import private_stack
     from lakehouse.domains import get_domain
     from lakehouse.engines.iceberg import load_catalog
     from lakehouse.events.generator import Mix, generate
     from lakehouse.events.send import send
     from lakehouse.events.topics import ensure_topics
-    from lakehouse.services import stack
-    from lakehouse.settings import load_settings
     from lakehouse.streaming import operations
 
-    settings = load_settings()
-    print(f"private stack in {state}")
-    stack.up(settings, log=print)
-    try:
-        init_from_settings(settings, log=lambda _line: None)
+    with private_stack() as settings:
         domain = get_domain(settings.definitions_dir)
         ensure_topics(settings, [domain])
         catalog = load_catalog(settings)
@@ -92,9 +79,6 @@ def main() -> None:
             f"(target p95 <= 5s: {'met' if p95 <= 5 else 'not met'})"
         )
         operations.stop(settings, domain.name)
-    finally:
-        stack.down(settings)
-        remove_isolated_state(settings)
 
 
 def raw_consume_rate(settings, topic: str, count: int) -> float:

@@ -42,11 +42,35 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class Rank:
+    """Keep the top `keep` rows per `within` group, ranked by `order_by`, numbered in `column`."""
+
+    column: str
+    within: tuple[str, ...]
+    order_by: tuple[str, ...]
+    keep: int | None = None
+
+
+@dataclass(frozen=True)
+class GoldTable:
+    """A daily aggregate of the domain's silver table: one row per `grain` (which starts with
+    event_date), each measure a Spark SQL aggregate expression over silver columns."""
+
+    table: str
+    grain: tuple[str, ...]
+    measures: dict[str, str]
+    rank: Rank | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.grain, *self.measures, *([self.rank.column] if self.rank else [])]
+
+
+@dataclass(frozen=True)
 class DomainTables:
     bronze: str
     dead_letter: str
     silver: str
-    gold: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,7 @@ class Domain:
     contract: dict
     generator: dict = field(default_factory=dict)
     silver: dict = field(default_factory=dict)
+    gold: tuple[GoldTable, ...] = ()
     default: bool = False
     source: Path | None = None
 
@@ -93,7 +118,31 @@ REQUIRED_KEYS = {
     "tables",
     "contract",
 }
-OPTIONAL_KEYS = {"generator", "default", "silver"}
+OPTIONAL_KEYS = {"generator", "default", "silver", "gold"}
+GOLD_COLUMNS = ("generated_at", "run_id")  # written by the gold job on every row
+
+
+def parse_gold(raw: dict | None, where: str) -> tuple[GoldTable, ...]:
+    tables = []
+    for name, spec in (raw or {}).items():
+        try:
+            rank = spec.get("rank")
+            table = GoldTable(
+                table=name,
+                grain=tuple(spec["grain"]),
+                measures=dict(spec["measures"]),
+                rank=Rank(**{**rank, "within": tuple(rank["within"]), "order_by": tuple(rank["order_by"])})
+                if rank
+                else None,
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{where}: gold table {name}: needs grain, measures and optionally rank ({exc})") from exc
+        if table.grain[:1] != ("event_date",):
+            raise ConfigError(f"{where}: gold table {name}: grain must start with event_date (gold is daily)")
+        if table.rank and not set(table.rank.within) <= set(table.grain):
+            raise ConfigError(f"{where}: gold table {name}: rank.within must be columns of the grain")
+        tables.append(table)
+    return tuple(tables)
 
 
 def parse_domain(raw: dict, source: Path | None = None) -> Domain:
@@ -110,7 +159,7 @@ def parse_domain(raw: dict, source: Path | None = None) -> Domain:
         raise ConfigError(f"{where}: contract is not a valid JSON Schema: {exc.message}") from exc
     try:
         topic = Topic(**raw["topic"])
-        tables = DomainTables(**{**raw["tables"], "gold": tuple(raw["tables"].get("gold") or ())})
+        tables = DomainTables(**raw["tables"])
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     domain = Domain(
@@ -128,6 +177,7 @@ def parse_domain(raw: dict, source: Path | None = None) -> Domain:
         contract=raw["contract"],
         generator=raw.get("generator") or {},
         silver=raw.get("silver") or {},
+        gold=parse_gold(raw.get("gold"), where),
         default=bool(raw.get("default", False)),
         source=source,
     )
@@ -143,16 +193,22 @@ def parse_domain(raw: dict, source: Path | None = None) -> Domain:
 
 def load_domains(definitions_dir: Path) -> dict[str, Domain]:
     """All domains under definitions_dir/domains, checked against the table definitions."""
-    tables = {d.identifier for d in load_definitions(definitions_dir)}
+    definitions = {d.identifier: d for d in load_definitions(definitions_dir)}
     domains: dict[str, Domain] = {}
     for path in sorted((definitions_dir / "domains").glob("*.yaml")):
         domain = parse_domain(yaml.safe_load(path.read_text()) or {}, path)
         if domain.name != path.stem:
             raise ConfigError(f"{path}: declares domain {domain.name!r}; the file must be named {domain.name}.yaml")
-        wanted = [domain.tables.bronze, domain.tables.dead_letter, domain.tables.silver, *domain.tables.gold]
-        undefined = [t for t in wanted if t not in tables]
+        gold = [g.table for g in domain.gold]
+        wanted = [domain.tables.bronze, domain.tables.dead_letter, domain.tables.silver, *gold]
+        undefined = [t for t in wanted if t not in definitions]
         if undefined:
             raise ConfigError(f"{path}: tables {undefined} have no definition under {definitions_dir / 'tables'}")
+        for spec in domain.gold:
+            defined = {c.name for c in definitions[spec.table].columns}
+            missing = [c for c in (*spec.columns, *GOLD_COLUMNS) if c not in defined]
+            if missing:
+                raise ConfigError(f"{path}: gold table {spec.table} is missing columns {missing} in its definition")
         domains[domain.name] = domain
     topics = [d.topic.name for d in domains.values()] + [d.topic.dead_letter for d in domains.values()]
     clashes = sorted({t for t in topics if topics.count(t) > 1})

@@ -6,6 +6,8 @@ parse -> conform (the domain's `silver.columns` expressions) -> split by `silver
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -36,8 +38,8 @@ def parse(bronze: DataFrame, domain: Domain) -> DataFrame:
 
 
 def conform(parsed: DataFrame, domain: Domain, run_id: str, processed_at: Column | None = None) -> DataFrame:
-    """The silver columns (domain expressions), plus processed_at and run_id; keeps the lineage
-    columns needed for quarantine and dedup (prefixed with _)."""
+    """The silver columns (domain expressions), plus ingested_at, processed_at and run_id; keeps
+    the lineage columns needed for quarantine and dedup (prefixed with _)."""
     columns = domain.silver.get("columns")
     if not columns:
         raise ConfigError(f"domain {domain.name} has no silver.columns in {domain.source}")
@@ -45,6 +47,7 @@ def conform(parsed: DataFrame, domain: Domain, run_id: str, processed_at: Column
     lineage = [F.col(c).alias(f"_{c}") for c in ("payload", "kafka_topic", "kafka_partition", "kafka_offset")]
     return parsed.select(
         *exprs,
+        "ingested_at",
         (processed_at if processed_at is not None else F.current_timestamp()).alias("processed_at"),
         F.lit(run_id).alias("run_id"),
         *lineage,
@@ -66,9 +69,11 @@ def split_by_rules(conformed: DataFrame, domain: Domain) -> tuple[DataFrame, Dat
 
 
 def dedup(valid: DataFrame) -> DataFrame:
-    """One row per event_id: the latest event_time wins; ties go to the latest Kafka position."""
+    """One row per event_id: the latest event_time wins; among copies of one version the first to
+    arrive wins (earliest ingested_at, then Kafka position), which is also what hourly runs keep
+    (a later copy is never newer), so backfills and hourly runs agree."""
     order = Window.partitionBy("event_id").orderBy(
-        F.col("event_time").desc(), F.col("_kafka_partition").desc(), F.col("_kafka_offset").desc()
+        F.col("event_time").desc(), F.col("ingested_at"), F.col("_kafka_partition"), F.col("_kafka_offset")
     )
     return valid.withColumn("_n", F.row_number().over(order)).filter("_n = 1").drop("_n")
 
@@ -89,4 +94,25 @@ def quarantine_rows(rejected: DataFrame, domain: Domain) -> DataFrame:
         "event_time",
         "processed_at",
         "run_id",
+    )
+
+
+def in_days(column: str, days: list[date]) -> str:
+    """A SQL predicate: `column` (a UTC timestamp) falls on one of `days`; consecutive days are
+    one range, so Iceberg prunes day partitions with it. FALSE when there are none."""
+    ranges: list[list[date]] = []
+    for day in sorted(days):
+        if ranges and ranges[-1][1] == day:
+            ranges[-1][1] = day + timedelta(days=1)
+        else:
+            ranges.append([day, day + timedelta(days=1)])
+    if not ranges:
+        return "FALSE"
+    return (
+        "("
+        + " OR ".join(
+            f"({column} >= TIMESTAMP'{low.isoformat()} 00:00:00+00:00' AND {column} < TIMESTAMP'{high.isoformat()} 00:00:00+00:00')"
+            for low, high in ranges
+        )
+        + ")"
     )

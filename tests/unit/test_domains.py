@@ -57,6 +57,27 @@ def test_third_domain_needs_configuration_only(catalog_with_clicks):
         (lambda d: d["contract"].update(type="objekt"), r"contract is not a valid JSON Schema"),
         (lambda d: d["tables"].update(silver="silver.missing"), r"\['silver.missing'\] have no definition"),
         (lambda d: d.update(colour="blue"), r"unknown keys \['colour'\]"),
+        (lambda d: d.update(gold={"gold.x": {"grain": ["page"]}}), r"gold table gold.x: needs grain, measures"),
+        (
+            lambda d: d.update(gold={"gold.x": {"grain": ["page", "event_date"], "measures": {"n": "count(*)"}}}),
+            r"gold table gold.x: grain must start with event_date",
+        ),
+        (
+            lambda d: d.update(
+                gold={
+                    "gold.daily_sales_by_city": {
+                        "grain": ["event_date", "city"],
+                        "measures": {"orders": "count(*)"},
+                        "rank": {"column": "r", "within": ["country"], "order_by": ["orders DESC"]},
+                    }
+                }
+            ),
+            r"rank.within must be columns of the grain",
+        ),
+        (
+            lambda d: d.update(gold={"gold.daily_sales_by_city": {"grain": ["event_date"], "measures": {"n": "1"}}}),
+            r"gold table gold.daily_sales_by_city is missing columns \['n'\]",
+        ),
     ],
 )
 def test_invalid_domain_is_refused(catalog_with_clicks, edit, message):

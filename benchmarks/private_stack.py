@@ -1,0 +1,34 @@
+"""A private embedded stack for benchmarks: free ports, temporary state, removed afterwards,
+so a benchmark never touches the data of `make up`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def private_stack(**environment: str) -> Iterator:
+    """Yields the Settings of a started stack with an initialised catalog. `environment` adds
+    LAKEHOUSE_* overrides (e.g. LAKEHOUSE_SPARK__DRIVER_MEMORY)."""
+    state = Path(tempfile.mkdtemp(prefix="lakehouse-bench-")) / "state"
+    from lakehouse.services.isolated import isolated_environment, remove_isolated_state
+
+    os.environ.update(isolated_environment(state))
+    os.environ.update(environment)
+    from lakehouse.catalog.commands import init_from_settings
+    from lakehouse.services import stack
+    from lakehouse.settings import load_settings
+
+    settings = load_settings()
+    print(f"private stack in {state}")
+    stack.up(settings, log=print, apps=False)
+    try:
+        init_from_settings(settings, log=lambda _line: None)
+        yield settings
+    finally:
+        stack.down(settings)
+        remove_isolated_state(settings)
