@@ -81,6 +81,45 @@ class SparkSettings(BaseModel):
     extra_conf: dict[str, str] = Field(default_factory=dict)
 
 
+class AirflowSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    database: str = "airflow"
+    admin_user: str = "admin"
+    admin_password: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    parallelism: int = Field(4, ge=1)
+    max_range_days: int = Field(31, ge=1)
+    # Airflow's own log servers (task logs shown in the UI), one port each.
+    log_server_port: int = Field(8793, ge=1, le=65535)
+    trigger_log_server_port: int = Field(8794, ge=1, le=65535)
+    # False: the scheduler creates no scheduled runs; manual runs and backfills still run.
+    schedule: bool = True
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class JupyterSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8888, ge=1, le=65535)
+    token: SecretStr | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class DemoSettings(BaseModel):
+    """What `make up` sends on a fresh stack, for the default domain."""
+
+    history_events: int = Field(20_000, ge=0)
+    history_days: float = Field(3, gt=0)
+    late_events: int = Field(500, ge=0)  # a second wave, dated in earlier days: gold corrects them
+    live_rate: float = Field(2, ge=0)  # events/s sent for as long as the stack runs (0: none)
+
+
 class EmbeddedSettings(BaseModel):
     state_dir: Path = Path(".state")
     seaweedfs_internal_port_base: int = Field(19330, ge=1, le=65525)
@@ -92,6 +131,9 @@ REQUIRED_SECRETS = {
     ("s3", "access_key"): "the S3 server and every S3 client",
     ("s3", "secret_key"): "the S3 server and every S3 client",
     ("postgres", "password"): "the catalog database",
+    ("airflow", "admin_password"): "the Airflow UI and REST API login",
+    ("airflow", "jwt_secret"): "tokens between the Airflow processes",
+    ("jupyter", "token"): "the JupyterLab login",
 }
 
 
@@ -104,6 +146,9 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    jupyter: JupyterSettings = Field(default_factory=JupyterSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,11 @@ from lakehouse.services.isolated import isolated_environment, remove_isolated_st
 from lakehouse.settings import Settings, load_settings
 
 
+def pytest_collection_modifyitems(items):
+    """The demo tests stop and restart every service: they run last."""
+    items.sort(key=lambda item: item.get_closest_marker("demo") is not None)
+
+
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
     """No LAKEHOUSE_* variables (not even the test stack's), and an empty .env of the test's own."""
@@ -48,11 +53,22 @@ def stack(settings):
     from lakehouse.catalog.commands import init_from_settings
     from lakehouse.services import stack as embedded_stack
 
-    embedded_stack.up(settings, log=lambda line: print(line, file=sys.stderr))
+    embedded_stack.up(settings, log=lambda line: print(line, file=sys.stderr), apps=False)
     init_from_settings(settings, log=lambda line: print(line, file=sys.stderr))
     yield settings
     embedded_stack.down(settings)
     remove_isolated_state(settings)
+
+
+@pytest.fixture
+def airflow(stack):
+    """Airflow's components on the test stack, started on first use (and again if a test
+    stopped the stack), with a logged-in REST client."""
+    from lakehouse.orchestration.client import AirflowClient
+    from lakehouse.services import stack as embedded_stack
+
+    embedded_stack.up(stack, log=lambda line: print(line, file=sys.stderr), apps=True)
+    return AirflowClient(stack)
 
 
 @pytest.fixture(scope="session")

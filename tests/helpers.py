@@ -35,7 +35,7 @@ event_time_field: clicked_at
 allowed_lateness: 15m
 freshness_sla: 5m
 max_message_bytes: 4096
-tables: {bronze: bronze.clicks_events, dead_letter: bronze.dead_letters, silver: silver.clicks, gold: []}
+tables: {bronze: bronze.clicks_events, dead_letter: bronze.dead_letters, silver: silver.clicks}
 contract:
   type: object
   additionalProperties: false

@@ -1,7 +1,8 @@
 """Create a local .env with fresh random credentials when there is none.
 
 Credentials never live in code or in committed files: .env.example lists the variables,
-and this step fills in random local-only values. An existing .env is never touched.
+and this step fills in random local-only values. An existing .env keeps every value it has;
+variables added to .env.example since it was written are appended (a new service's login).
 """
 
 from __future__ import annotations
@@ -19,10 +20,23 @@ def render(example: str) -> str:
     return re.sub(re.escape(SECRET_MARKER), lambda _m: secrets.token_urlsafe(18), example)
 
 
+def _assignments(text: str) -> dict[str, str]:
+    lines = (line.strip() for line in text.splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#") and "=" in line)
+
+
 def ensure(root: Path) -> None:
     env_file = root / ".env"
-    if env_file.exists():
+    example = (root / ".env.example").read_text()
+    if not env_file.exists():
+        env_file.write_text(render(example))
+        env_file.chmod(0o600)
+        say(f"[setup] wrote {env_file} with random local credentials")
         return
-    env_file.write_text(render((root / ".env.example").read_text()))
-    env_file.chmod(0o600)
-    say(f"[setup] wrote {env_file} with random local credentials")
+    have = _assignments(env_file.read_text())
+    missing = {k: v for k, v in _assignments(example).items() if k not in have}
+    if missing:
+        text = env_file.read_text()
+        added = "".join(f"{k}={render(v)}\n" for k, v in missing.items())
+        env_file.write_text(text + ("" if text.endswith("\n") or not text else "\n") + added)
+        say(f"[setup] added {', '.join(missing)} to {env_file}")

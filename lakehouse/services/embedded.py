@@ -38,6 +38,7 @@ class Service:
     stopsignal: str = "TERM"
     user: str | None = None
     prepare: Callable[[], None] = field(default=lambda: None)
+    start_timeout_s: float | None = None  # instead of embedded.health_timeout_s
 
 
 def artifact(settings: Settings, name: str) -> Path:
@@ -205,6 +206,102 @@ def services(settings: Settings) -> list[Service]:
     return [seaweedfs(settings), postgresql(settings), tansu(settings)]
 
 
+def airflow_services(settings: Settings) -> list[Service]:
+    """Airflow 3's components on the project's PostgreSQL; the api-server first, after the
+    database schema and pools are in place (`prepare`)."""
+    import sys
+
+    from lakehouse.orchestration import airflow_service
+
+    af = settings.airflow
+    result = []
+    for component in airflow_service.COMPONENTS:
+        ports = {
+            "api-server": {"Airflow UI and API": (af.host, af.port)},
+            "scheduler": {"Airflow task log server": (af.host, af.log_server_port)},
+            "triggerer": {"Airflow trigger log server": (af.host, af.trigger_log_server_port)},
+        }.get(component, {})
+        result.append(
+            Service(
+                name=f"airflow-{component}",
+                command=[sys.executable, "-m", "lakehouse.orchestration.airflow_service", component],
+                ports=ports,
+                endpoint=af.url if component == "api-server" else f"Airflow {component}",
+                health=lambda settings, component=component: airflow_service.check(settings, component),
+                prepare=(lambda: airflow_service.prepare(settings)) if component == "api-server" else (lambda: None),
+                # First start: schema migration, then the api-server and the first heartbeats.
+                start_timeout_s=300,
+            )
+        )
+    return result
+
+
+def jupyterlab(settings: Settings) -> Service:
+    """JupyterLab on notebooks/ with the project's kernel (this venv); its token comes from the
+    environment (JUPYTER_TOKEN, set by the supervisor), never the command line."""
+    import sys
+
+    jupyter = settings.jupyter
+    command = [
+        str(Path(sys.executable).parent / "jupyter"),
+        "lab",
+        "--no-browser",
+        f"--ip={jupyter.host}",
+        f"--port={jupyter.port}",
+        "--port-retries=0",
+        f"--ServerApp.root_dir={settings.project_root / 'notebooks'}",
+        *(["--allow-root"] if os.geteuid() == 0 else []),
+    ]
+    return Service(
+        name="jupyterlab",
+        command=command,
+        ports={"JupyterLab": (jupyter.host, jupyter.port)},
+        endpoint=jupyter.url,
+        health=_jupyter_health,
+        start_timeout_s=120,
+    )
+
+
+def _jupyter_health(settings: Settings) -> None:
+    import requests
+
+    url = f"{settings.jupyter.url}/api/status"
+    try:
+        response = requests.get(
+            url, headers={"Authorization": f"token {settings.secret('jupyter', 'token')}"}, timeout=5
+        )
+    except requests.RequestException as exc:
+        raise ServiceError(f"JupyterLab does not answer at {url}: {exc}") from exc
+    if response.status_code != 200:
+        raise ServiceError(f"JupyterLab answered {response.status_code} at {url}")
+
+
+def generator_program(settings: Settings, domain: str) -> Service:
+    """Live events for the demo: `demo.live_rate` events/s of the domain, for as long as it runs."""
+    import sys
+
+    return Service(
+        name=f"generator-{domain}",
+        command=[
+            sys.executable,
+            "-m",
+            "lakehouse",
+            "generate",
+            "--domain",
+            domain,
+            "--events",
+            str(10**12),
+            "--rate",
+            str(settings.demo.live_rate),
+            "--manifest",
+            str(settings.state_dir / "manifests" / f"live-{domain}.json"),
+        ],  # fmt: skip
+        ports={},
+        endpoint=f"live {domain} events",
+        health=lambda _settings: None,
+    )
+
+
 def stream_program(settings: Settings, domain: str) -> Service:
     """The Flink bronze-ingestion job of one domain, a long-running process under supervisord
     (started by `lakehouse stream start`, not by `up`); if it dies it is restarted and resumes
@@ -224,4 +321,5 @@ def stream_program(settings: Settings, domain: str) -> Service:
 def stream_programs(settings: Settings) -> list[Service]:
     from lakehouse.domains import load_domains
 
-    return [stream_program(settings, name) for name in load_domains(settings.definitions_dir)]
+    domains = load_domains(settings.definitions_dir)
+    return [stream_program(settings, name) for name in domains] + [generator_program(settings, n) for n in domains]

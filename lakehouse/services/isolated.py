@@ -21,6 +21,17 @@ def isolated_environment(state_dir: Path) -> dict[str, str]:
         "LAKEHOUSE_S3__ACCESS_KEY": "isolated-" + secrets.token_hex(6),
         "LAKEHOUSE_S3__SECRET_KEY": secrets.token_urlsafe(18),
         "LAKEHOUSE_POSTGRES__PASSWORD": secrets.token_urlsafe(18),
+        "LAKEHOUSE_AIRFLOW__PORT": str(free_port()),
+        "LAKEHOUSE_AIRFLOW__LOG_SERVER_PORT": str(free_port()),
+        "LAKEHOUSE_AIRFLOW__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        # Runs only when a test asks for them: no scheduled run competes for the pools.
+        "LAKEHOUSE_AIRFLOW__SCHEDULE": "false",
+        # Armed failure injection (lakehouse.medallion.runs.fault_point), reaching jobs run by Airflow.
+        "LAKEHOUSE_FAULT_DIR": str(state_dir / "faults"),
+        "LAKEHOUSE_AIRFLOW__ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "LAKEHOUSE_AIRFLOW__JWT_SECRET": secrets.token_urlsafe(24),
+        "LAKEHOUSE_JUPYTER__PORT": str(free_port()),
+        "LAKEHOUSE_JUPYTER__TOKEN": secrets.token_hex(16),
     }
 
 

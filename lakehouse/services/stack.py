@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lakehouse.engines.java import java17_home
 from lakehouse.errors import LakehouseError, ServiceError
 from lakehouse.services import postgres, s3
-from lakehouse.services.embedded import Service, services, stream_programs
+from lakehouse.services.embedded import Service, airflow_services, jupyterlab, services, stream_programs
 from lakehouse.services.ports import require_free
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import Settings
@@ -26,13 +27,15 @@ def supervisor_env(settings: Settings) -> dict[str, str]:
         "AWS_REGION": settings.s3.region,
         "AWS_ENDPOINT": settings.s3.endpoint,
         "AWS_ALLOW_HTTP": "true",
+        "JUPYTER_TOKEN": settings.secret("jupyter", "token"),
         **({"JAVA_HOME": java17_home()} if java17_home() and "JAVA_HOME" not in os.environ else {}),
     }
 
 
 def wait_healthy(settings: Settings, service: Service, supervisor: Supervisor, started: float) -> float:
     """Poll the service's health check until it passes; returns the seconds since `started`."""
-    deadline = started + settings.embedded.health_timeout_s
+    timeout_s = service.start_timeout_s or settings.embedded.health_timeout_s
+    deadline = started + timeout_s
     while True:
         state = supervisor.process(service.name)["statename"]
         if state in ("FATAL", "EXITED", "BACKOFF", "STOPPED"):
@@ -43,7 +46,7 @@ def wait_healthy(settings: Settings, service: Service, supervisor: Supervisor, s
         except LakehouseError as exc:
             if time.monotonic() > deadline:
                 raise ServiceError(
-                    f"{service.name} did not become healthy within {settings.embedded.health_timeout_s:.0f}s: "
+                    f"{service.name} did not become healthy within {timeout_s:.0f}s: "
                     f"{exc}\n{supervisor.tail(service.name)}"
                 ) from exc
         time.sleep(0.3)
@@ -56,27 +59,39 @@ AFTER_HEALTHY: dict[str, Callable[[Settings], object]] = {
 }
 
 
-def up(settings: Settings, log: Callable[[str], None] = print) -> None:
+def app_services(settings: Settings) -> list[Service]:
+    return [*airflow_services(settings), jupyterlab(settings)]
+
+
+def up(settings: Settings, log: Callable[[str], None] = print, apps: bool = True) -> None:
+    """Start the base services (S3, PostgreSQL, Kafka), then, with `apps`, Airflow's components
+    and JupyterLab; each is healthy before the next starts. Running ones are left alone."""
     settings.require_secrets()
-    stack = services(settings)
+    base, extra = services(settings), app_services(settings)
+    stack = base + (extra if apps else [])
     supervisor = Supervisor(settings.state_dir)
+    programs = [*base, *extra, *stream_programs(settings)]
     daemon_running = supervisor.running()
+    if daemon_running:
+        supervisor.add_missing(programs)  # a daemon started before programs were added to the project
     to_start = [s for s in stack if supervisor.process(s.name)["statename"] != "RUNNING"] if daemon_running else stack
     require_free({label: addr for s in to_start for label, addr in s.ports.items()})
     if not daemon_running:
-        supervisor.write_config(stack, stream_programs(settings))
+        supervisor.write_config(programs)
         supervisor.start_daemon(supervisor_env(settings))
     names = {s.name for s in to_start}
     for service in stack:
         started = time.monotonic()
         if service.name in names:
+            if service.name == "airflow-api-server":
+                log(f"  {service.name:<22} starting (with its database migration: about a minute)")
             service.prepare()
             supervisor.start(service.name)
         seconds = wait_healthy(settings, service, supervisor, started)
         after = AFTER_HEALTHY.get(service.name)
         if after:
             after(settings)
-        log(f"  {service.name:<10} healthy in {seconds:4.1f}s  {service.endpoint}")
+        log(f"  {service.name:<22} healthy in {seconds:5.1f}s  {service.endpoint}")
 
 
 def down(settings: Settings) -> None:
@@ -100,8 +115,11 @@ def status(settings: Settings) -> list[ServiceStatus]:
     supervisor = Supervisor(settings.state_dir)
     running = supervisor.running()
     report = []
-    for service in services(settings):
-        info = supervisor.process(service.name) if running else {"statename": "STOPPED", "pid": 0}
+    for service in services(settings) + app_services(settings):
+        try:
+            info = supervisor.process(service.name) if running else {"statename": "STOPPED", "pid": 0}
+        except xmlrpc.client.Fault:  # not in the running daemon's configuration yet
+            info = {"statename": "STOPPED", "pid": 0}
         health = "-"
         if info["statename"] == "RUNNING":
             try:

@@ -40,8 +40,8 @@ class Supervisor:
         except (OSError, xmlrpc.client.Fault):
             return False
 
-    def write_config(self, services: list[Service], programs: list[Service] = ()) -> None:
-        """`services` start in order with `up`; `programs` are started on demand."""
+    def write_config(self, programs: list[Service]) -> None:
+        """Every program the stack may run, in start order; none starts on its own."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         lines = [
@@ -62,7 +62,7 @@ class Supervisor:
             "[supervisorctl]",
             f"serverurl=unix://{self.socket}",
         ]
-        for priority, service in enumerate([*services, *programs], start=1):
+        for priority, service in enumerate(programs, start=1):
             lines += [
                 "",
                 f"[program:{service.name}]",
@@ -86,6 +86,17 @@ class Supervisor:
             ]
         self.config.write_text("\n".join(lines) + "\n")
         self.config.chmod(0o600)
+
+    def add_missing(self, programs: list[Service]) -> None:
+        """Rewrite the configuration and add to the running daemon the programs it lacks;
+        running programs are left untouched."""
+        known = {info["name"] for info in self.rpc.getAllProcessInfo()}
+        if all(p.name in known for p in programs):
+            return
+        self.write_config(programs)
+        [[added, _changed, _removed]] = self.rpc.reloadConfig()
+        for name in added:
+            self.rpc.addProcessGroup(name)
 
     def start_daemon(self, env: dict[str, str]) -> None:
         # Children inherit supervisord's environment: credentials travel there, never in a file.
@@ -115,6 +126,11 @@ class Supervisor:
             self.rpc.startProcess(name, True)
         except xmlrpc.client.Fault as fault:
             raise ServiceError(f"{name} failed to start ({fault.faultString}):\n{self.tail(name)}") from fault
+
+    def stop(self, name: str) -> None:
+        """Stop the program if it is running, starting or retrying; otherwise do nothing."""
+        if self.process(name)["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
+            self.rpc.stopProcess(name, True)
 
     def tail(self, name: str, lines: int = 15) -> str:
         path = self.log_file(name)

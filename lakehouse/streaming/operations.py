@@ -42,9 +42,7 @@ def start(settings: Settings, domain_name: str | None) -> Domain:
 
 def stop(settings: Settings, domain_name: str | None) -> Domain:
     domain = get_domain(settings.definitions_dir, domain_name)
-    supervisor = running_supervisor(settings)
-    if supervisor.process(program(domain.name))["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
-        supervisor.rpc.stopProcess(program(domain.name), True)
+    running_supervisor(settings).stop(program(domain.name))
     return domain
 
 

@@ -70,9 +70,26 @@ def test_dotenv_gets_random_values_and_is_never_overwritten(tmp_path):
     assert dotenv.SECRET_MARKER not in first
     assert "LAKEHOUSE_S3__SECRET_KEY=" in first
     values = [line.split("=", 1)[1] for line in first.splitlines() if line.startswith("LAKEHOUSE_")]
-    assert len(set(values)) == len(values) == 3
+    assert len(set(values)) == len(values) == 6
     dotenv.ensure(tmp_path)
     assert (tmp_path / ".env").read_text() == first
+
+
+def test_dotenv_from_an_older_checkout_gets_only_the_new_variables(tmp_path):
+    (tmp_path / ".env.example").write_text((PROJECT_ROOT / ".env.example").read_text())
+    (tmp_path / ".env").write_text("LAKEHOUSE_S3__SECRET_KEY=kept\nLAKEHOUSE_POSTGRES__PASSWORD=kept-too")
+    dotenv.ensure(tmp_path)
+    values = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
+    assert values["LAKEHOUSE_S3__SECRET_KEY"] == "kept" and values["LAKEHOUSE_POSTGRES__PASSWORD"] == "kept-too"
+    assert set(values) == {
+        "LAKEHOUSE_S3__ACCESS_KEY",
+        "LAKEHOUSE_S3__SECRET_KEY",
+        "LAKEHOUSE_POSTGRES__PASSWORD",
+        "LAKEHOUSE_AIRFLOW__ADMIN_PASSWORD",
+        "LAKEHOUSE_AIRFLOW__JWT_SECRET",
+        "LAKEHOUSE_JUPYTER__TOKEN",
+    }
+    assert dotenv.SECRET_MARKER not in values["LAKEHOUSE_AIRFLOW__JWT_SECRET"]
 
 
 def test_project_lock_lists_provenance_for_every_artifact():

@@ -1,0 +1,138 @@
+"""What the DAGs in dags/ share: params, retries, pools and the Spark job tasks.
+
+One DAG per layer (silver_hourly, gold_daily, bronze_replay, stream_health), each covering
+every domain of catalog/domains as mapped task instances: the UI shows one row per layer with
+one box per domain, and a new domain appears without a new DAG. The `domain` param narrows a
+manual run to one domain.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from functools import cache
+
+from airflow.sdk import Param
+
+from lakehouse.domains import load_domains
+from lakehouse.settings import Settings, load_settings
+
+# Two runs never MERGE the same layer's tables at once: every task writing a layer takes the
+# layer's pool, which has one slot (created when the embedded Airflow starts, or by `airflow pools set`).
+POOLS = {
+    "lakehouse_bronze": "Kafka -> bronze replays (one at a time)",
+    "lakehouse_silver": "bronze -> silver MERGEs (one at a time)",
+    "lakehouse_gold": "silver -> gold MERGEs (one at a time)",
+}
+DEFAULT_ARGS = {
+    "owner": "lakehouse",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+
+@cache
+def settings() -> Settings:
+    return load_settings()
+
+
+def domain_names() -> list[str]:
+    return sorted(load_domains(settings().definitions_dir))
+
+
+def run_params(require_range: bool = False) -> dict[str, Param]:
+    """The trigger form: validated per field by Airflow before a run exists; the checks across
+    fields (end after start, the maximum range) fail the run's first task, before any job."""
+    # A required range has no default: the form insists on it, and a trigger without it is refused.
+    moment = (
+        {"type": "string", "format": "date-time"}
+        if require_range
+        else {
+            "default": None,
+            "type": ["null", "string"],
+            "format": "date-time",
+        }
+    )
+    max_days = settings().airflow.max_range_days
+    return {
+        "domain": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, *domain_names()],
+            title="Domain",
+            description="Only this domain (empty: every domain in catalog/domains).",
+        ),
+        "start_date": Param(
+            **moment,
+            title="Start (inclusive, UTC)",
+            description="With end_date: process exactly [start_date, end_date) instead of the run's data "
+            f"interval (at most {max_days} days). Empty: the data interval.",
+        ),
+        "end_date": Param(
+            **moment,
+            title="End (exclusive, UTC)",
+            description="See start_date.",
+        ),
+        "backfill": Param(
+            False,
+            type="boolean",
+            title="Backfill by event time",
+            description="Select rows by event time instead of ingestion time (re-process a past range).",
+        ),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run", description="Compute and report counts; write nothing."
+        ),
+    }
+
+
+def spark_submit_kwargs(job: str) -> dict:
+    """SparkSubmitOperator arguments for a spark_jobs/ script, from the shared configuration.
+    Credentials are not among them: the job reads them from its environment (.env)."""
+    from lakehouse.engines.spark import jar_paths
+
+    config = settings()
+    return {
+        "application": str(config.project_root / "spark_jobs" / f"{job}.py"),
+        "conn_id": "lakehouse_spark",
+        "name": f"lakehouse-{job}",
+        "jars": ",".join(jar_paths(config)),
+        "driver_memory": config.spark.driver_memory,
+        "conf": {
+            "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.showConsoleProgress": "false",
+            # Task logs keep the job's own summary lines, not Spark's INFO chatter.
+            "spark.log.level": "WARN",
+        },
+        "env_vars": {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
+    }
+
+
+def window_of(context):
+    """The run's Window (see lakehouse.orchestration.params); inconsistent params fail the task
+    without retries, so no job runs."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lakehouse.orchestration.params import InvalidParams, resolve_window
+
+    try:
+        return resolve_window(
+            dict(context["params"]),
+            context.get("data_interval_start"),
+            context.get("data_interval_end"),
+            domain_names(),
+            timedelta(days=settings().airflow.max_range_days),
+        )
+    except InvalidParams as exc:
+        raise AirflowFailException(f"rejected params: {exc}") from exc
+
+
+def plan_jobs(context) -> list[list[str]]:
+    """The job command lines of the run, one per domain, logged for the task log."""
+    window = window_of(context)
+    jobs = [window.job_args(domain) for domain in window.domains]
+    for args in jobs:
+        print("will run:", " ".join(args))
+    return jobs

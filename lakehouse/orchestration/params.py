@@ -1,0 +1,76 @@
+"""What a DAG run should process, from its params and data interval (pure; no Airflow imports).
+
+Every DAG takes the same params: `domain` (empty: every domain), `start_date` / `end_date`
+(both or neither), `backfill`, `dry_run`. A run with a range processes exactly that range;
+a scheduled (or natively backfilled) run without one processes its data interval. The
+checks JSON Schema cannot express (end after start, the maximum range, a range given on
+both ends) are here, and the DAG's first task applies them before any job runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from lakehouse.errors import LakehouseError
+
+
+class InvalidParams(LakehouseError):
+    """The run's params are inconsistent; nothing was processed."""
+
+
+@dataclass(frozen=True)
+class Window:
+    domains: tuple[str, ...]
+    start: datetime
+    end: datetime
+    backfill: bool
+    dry_run: bool
+
+    def job_args(self, domain: str) -> list[str]:
+        """The shared job command line for one domain."""
+        args = ["--domain", domain, "--start", self.start.isoformat(), "--end", self.end.isoformat()]
+        return args + (["--backfill"] if self.backfill else []) + (["--dry-run"] if self.dry_run else [])
+
+
+def parse_moment(value: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidParams(f"{name} {value!r} is not an ISO 8601 date-time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def resolve_window(
+    params: dict,
+    interval_start: datetime | None,
+    interval_end: datetime | None,
+    known_domains: list[str],
+    max_range: timedelta,
+) -> Window:
+    domain = params.get("domain") or None
+    if domain is not None and domain not in known_domains:
+        raise InvalidParams(f"unknown domain {domain!r}; known domains: {', '.join(known_domains)}")
+    start_text, end_text = params.get("start_date") or None, params.get("end_date") or None
+    if (start_text is None) != (end_text is None):
+        raise InvalidParams("give both start_date and end_date, or neither (to process the run's data interval)")
+    if start_text is not None:
+        start, end = parse_moment(start_text, "start_date"), parse_moment(end_text, "end_date")
+    elif interval_start is not None and interval_end is not None and interval_end > interval_start:
+        start, end = interval_start, interval_end
+    else:
+        raise InvalidParams("this run has no data interval: give start_date and end_date")
+    if end <= start:
+        raise InvalidParams(f"end_date {end.isoformat()} must be after start_date {start.isoformat()}")
+    if end - start > max_range:
+        raise InvalidParams(
+            f"the range {start.isoformat()} .. {end.isoformat()} is {end - start}, over the maximum of {max_range} "
+            "(airflow.max_range_days in config/lakehouse.yaml): split it into several runs"
+        )
+    return Window(
+        domains=(domain,) if domain else tuple(known_domains),
+        start=start.astimezone(UTC),
+        end=end.astimezone(UTC),
+        backfill=bool(params.get("backfill")),
+        dry_run=bool(params.get("dry_run")),
+    )

@@ -1,0 +1,67 @@
+"""Is silver complete for a window? Answered from the run audit (ops.job_runs), not from
+Airflow's own records, so silver promoted by any means (schedule, backfill, a manual run of
+the job) counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyiceberg.expressions import And, EqualTo, GreaterThan, GreaterThanOrEqual, LessThan
+
+from lakehouse.medallion.runs import AUDIT
+from lakehouse.settings import Settings
+
+
+def gaps(intervals: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) that no interval covers, in order."""
+    missing, cursor = [], start
+    for low, high in sorted(intervals):
+        if high <= cursor:
+            continue
+        if low > cursor:
+            missing.append((cursor, min(low, end)))
+        cursor = max(cursor, high)
+        if cursor >= end:
+            break
+    if cursor < end:
+        missing.append((cursor, end))
+    return [(low, high) for low, high in missing if low < high]
+
+
+def silver_gaps(settings: Settings, domain: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Parts of [start, end) of ingestion time holding bronze rows that no successful
+    bronze -> silver run (by ingestion time, not a dry run) has promoted yet. A part without
+    bronze rows is no gap: there is nothing to promote (the stream was not running yet)."""
+    from lakehouse.domains import get_domain
+    from lakehouse.engines.iceberg import load_catalog
+
+    catalog = load_catalog(settings)
+    runs = (
+        catalog.load_table(AUDIT)
+        .scan(
+            row_filter=And(
+                EqualTo("job", "bronze_to_silver"),
+                EqualTo("domain", domain),
+                EqualTo("status", "success"),
+                EqualTo("backfill", False),
+                EqualTo("dry_run", False),
+                LessThan("interval_start", end.isoformat()),
+                GreaterThan("interval_end", start.isoformat()),
+            ),
+            selected_fields=("interval_start", "interval_end"),
+        )
+        .to_arrow()
+    )
+    intervals = list(zip(runs["interval_start"].to_pylist(), runs["interval_end"].to_pylist(), strict=True))
+    bronze = catalog.load_table(get_domain(settings.definitions_dir, domain).tables.bronze)
+    return [(low, high) for low, high in gaps(intervals, start, end) if _has_rows(bronze, low, high)]
+
+
+def _has_rows(bronze, start: datetime, end: datetime) -> bool:
+    """Any bronze row ingested in [start, end)? (Bronze is partitioned by ingestion hour.)"""
+    rows = bronze.scan(
+        row_filter=And(GreaterThanOrEqual("ingested_at", start.isoformat()), LessThan("ingested_at", end.isoformat())),
+        selected_fields=("event_id",),
+        limit=1,
+    )
+    return len(rows.to_arrow()) > 0

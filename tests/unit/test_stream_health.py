@@ -1,0 +1,49 @@
+"""The stream_health DAG's verdicts, on stream statuses built by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from lakehouse.orchestration import health
+from lakehouse.streaming import operations
+from lakehouse.streaming.operations import StreamStatus
+
+
+def status(state="RUNNING", age_s: float | None = 30, sla_s=300) -> StreamStatus:
+    last = None if age_s is None else datetime.now(UTC) - timedelta(seconds=age_s)
+    return StreamStatus("sales", state, 42 if state == "RUNNING" else None, 1000, last, {0: 9}, None, sla_s)
+
+
+def test_a_running_fresh_stream_has_no_problem():
+    assert health.problems(status()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"age_s": 900}, ["bronze of sales is stale: last commit 900s ago, over its freshness_sla of 300s"]),
+        ({"age_s": None}, ["bronze of sales has no commit yet"]),
+        ({"state": "FATAL"}, ["the bronze stream of sales is FATAL: start it with `lakehouse stream start"]),
+        ({"state": "BACKOFF", "age_s": 901}, ["is BACKOFF", "is stale"]),
+    ],
+)
+def test_problems_name_what_is_wrong_and_the_fix(kwargs, expected):
+    found = health.problems(status(**kwargs))
+    assert len(found) == len(expected)
+    for message, part in zip(found, expected, strict=True):
+        assert part in message, message
+
+
+def test_check_fails_loudly_skips_a_stream_nobody_started_and_passes_a_healthy_one(monkeypatch, clean_env):
+    from lakehouse.settings import load_settings
+
+    settings = load_settings()
+    for item, outcome in ((status(age_s=900), AirflowFailException), (status(state="STOPPED"), AirflowSkipException)):
+        monkeypatch.setattr(operations, "status", lambda _settings, item=item: [item])
+        with pytest.raises(outcome, match="sales"):
+            health.check_stream(settings, "sales")
+    monkeypatch.setattr(operations, "status", lambda _settings: [status()])
+    assert health.check_stream(settings, "sales")["state"] == "RUNNING"
