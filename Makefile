@@ -14,7 +14,7 @@ help: ## List the targets
 setup: ## Install what is missing: Debian packages, both virtualenvs, jars and binaries, a local .env (idempotent)
 	@$(PYTHON) -m lakehouse.bootstrap
 
-up: setup ## Start the embedded stack (S3, Kafka, PostgreSQL), create the catalog's tables, print endpoints
+up: setup ## Start everything (S3, Kafka, PostgreSQL, Airflow, JupyterLab), run the demo, print where to look
 	@$(LAKEHOUSE) up
 
 down: ## Stop the embedded stack; all data is kept
@@ -32,11 +32,12 @@ test: setup ## Run the whole test suite (starts its own services on free ports)
 test-fast: setup ## Run only the tests that need no services
 	@$(VENV)/bin/python -m pytest -m "not services and not spark" $(PYTEST_ARGS)
 
-bench: setup ## Run the benchmarks on a private stack and print figures (not part of the tests)
-	@$(VENV)/bin/python benchmarks/stream_ingest.py $(BENCH_ARGS)
+bench: setup ## Benchmarks on a private stack (medallion jobs, then streaming); prints figures, asserts nothing
+	@$(VENV)/bin/python -m benchmarks.medallion $(MEDALLION_ARGS)
+	@$(VENV)/bin/python -m benchmarks.stream_ingest $(STREAM_ARGS)
 
 lint: setup ## Check style with ruff
-	@$(VENV)/bin/ruff check lakehouse tests flink_jobs spark_jobs benchmarks && $(VENV)/bin/ruff format --check lakehouse tests flink_jobs spark_jobs benchmarks
+	@$(VENV)/bin/ruff check lakehouse tests flink_jobs spark_jobs benchmarks dags && $(VENV)/bin/ruff format --check lakehouse tests flink_jobs spark_jobs benchmarks dags
 
 reset: ## Stop the stack and delete all local data (asks first)
 	@read -r -p "Delete all lakehouse data in .state/ (buckets, topics, catalog)? [y/N] " answer; \

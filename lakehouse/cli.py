@@ -33,20 +33,46 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option("--no-demo", is_flag=True, help="Only start the services: no stream, no demo data, no runs.")
 @pass_context
-def up(ctx: Context) -> None:
-    """Start the embedded stack (S3, Kafka, PostgreSQL), wait until healthy, create the catalog's tables."""
+def up(ctx: Context, no_demo: bool) -> None:
+    """Start the embedded stack (S3, Kafka, PostgreSQL, Airflow, JupyterLab), create the
+    catalog's tables, run the demo (stream, events, Airflow runs) and print where to look."""
     from lakehouse.catalog.commands import init_from_settings
     from lakehouse.services import stack
 
     settings = ctx.settings
     started = time.monotonic()
     click.echo(f"Starting the embedded stack (state in {settings.state_dir})")
-    stack.up(settings, log=click.echo)
+    stack.up(settings, log=click.echo, apps=False)
     click.echo("Catalog:")
     init_from_settings(settings, log=click.echo)
+    click.echo("Airflow and JupyterLab:")  # after the catalog: the DAGs read the run audit table
+    stack.up(settings, log=click.echo, apps=True)
     click.echo(f"Stack healthy in {time.monotonic() - started:.1f}s.")
+    if not no_demo:
+        from lakehouse import demo
+
+        click.echo("Demo:")
+        demo.run(settings, log=click.echo)
+        click.echo(f"Demo ready {time.monotonic() - started:.0f}s after `up` started.")
+        print_gold_summary(settings)
     print_endpoints(settings)
+
+
+def print_gold_summary(settings: Settings) -> None:
+    from lakehouse.analytics import Lakehouse, top_cities
+
+    lh = Lakehouse(settings)
+    counts = lh.sql(
+        "SELECT count(*) AS rows, count(DISTINCT event_date) AS dates, min(event_date) AS first, "
+        "max(event_date) AS last FROM gold.daily_sales_by_city"
+    ).iloc[0]
+    click.echo(
+        f"\nGold: gold.daily_sales_by_city has {counts['rows']} rows over {counts['dates']} dates "
+        f"({str(counts['first'])[:10]} .. {str(counts['last'])[:10]}). Top cities by revenue:"
+    )
+    click.echo(top_cities(lh).to_string(index=False))
 
 
 def print_endpoints(settings: Settings) -> None:
@@ -57,6 +83,10 @@ def print_endpoints(settings: Settings) -> None:
         f"  warehouse        {s3.warehouse}\n"
         f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}\n"
         f"  Iceberg catalog  '{settings.catalog.name}' (JDBC) in postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.catalog_database}\n"
+        f"  Airflow UI       {settings.airflow.url}  (login {settings.airflow.admin_user} / "
+        f"{settings.secret('airflow', 'admin_password')}, local only; LAKEHOUSE_AIRFLOW__ADMIN_PASSWORD in .env)\n"
+        f"  JupyterLab       {settings.jupyter.url}/lab?token={settings.secret('jupyter', 'token')}  "
+        "(notebooks/, local only)\n"
         f"  logs             {settings.state_dir / 'logs'}\n"
         "  stop with        make down"
     )
@@ -81,7 +111,7 @@ def status(ctx: Context) -> None:
     report = stack.status(ctx.settings)
     for item in report:
         pid = str(item.pid) if item.pid else "-"
-        click.echo(f"{item.name:<10} {item.state:<9} pid {pid:<8} {item.endpoint:<40} {item.health}")
+        click.echo(f"{item.name:<22} {item.state:<9} pid {pid:<8} {item.endpoint:<40} {item.health}")
     if not all(item.ok for item in report):
         sys.exit(1)
 
@@ -235,6 +265,28 @@ def stream_status(ctx: Context) -> None:
             f"{item.domain:<12} {item.state:<9} pid {item.pid or '-':<8} bronze {item.bronze_rows:>9} rows  "
             f"last commit {fresh:<18} offsets {offsets}  checkpoint {item.checkpoint or '-'}"
         )
+
+
+@cli.command()
+@click.argument("dag_id", type=click.Choice(["silver_hourly", "gold_daily", "bronze_replay"]))
+@click.option("--domain", default=None, help="Only this domain (default: every domain).")
+@click.option("--start", default=None, help="Start of the range, inclusive (ISO date or date-time, UTC).")
+@click.option("--end", default=None, help="End of the range, exclusive (ISO date or date-time, UTC).")
+@click.option("--backfill", is_flag=True, help="Select rows by event time instead of ingestion time.")
+@click.option("--dry-run", is_flag=True, help="Compute and report counts; write nothing.")
+@click.option(
+    "--native",
+    is_flag=True,
+    help="Airflow's backfill: one run per data interval in [start, end) instead of one run for the whole range.",
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the runs finish.")
+@pass_context
+def trigger(ctx: Context, dag_id, domain, start, end, backfill, dry_run, native, wait) -> None:
+    """Start a DAG run (or a native backfill) through Airflow's REST API, with params; exit 1
+    if Airflow rejects it or a run fails."""
+    from lakehouse.orchestration import trigger as triggering
+
+    triggering.main(ctx.settings, dag_id, domain, start, end, backfill, dry_run, native, wait, log=click.echo)
 
 
 def main() -> None:
