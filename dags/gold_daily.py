@@ -17,7 +17,7 @@ from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, get_cur
 
 from lakehouse.orchestration.dag_support import (
     DEFAULT_ARGS,
-    plan_jobs,
+    plan_spark_jobs,
     run_params,
     settings,
     spark_submit_kwargs,
@@ -37,11 +37,6 @@ from lakehouse.orchestration.dag_support import (
     doc_md=__doc__,
 )
 def gold_daily():
-    @task
-    def plan() -> list[list[str]]:
-        """Check the params and name the job runs: one per domain."""
-        return plan_jobs(get_current_context())
-
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def silver_complete() -> PokeReturnValue:
         """Silver has promoted every hour of the window, for every domain of the run."""
@@ -59,7 +54,7 @@ def gold_daily():
             )
         return PokeReturnValue(is_done=not missing)
 
-    jobs = plan()
+    jobs = plan_spark_jobs()
     gold = SparkSubmitOperator.partial(
         task_id="silver_to_gold", pool="lakehouse_gold", **spark_submit_kwargs("silver_to_gold")
     ).expand(application_args=jobs)

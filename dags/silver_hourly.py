@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, dag
 
-from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_jobs, run_params, spark_submit_kwargs
+from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_spark_jobs, run_params, spark_submit_kwargs
 
 
 @dag(
@@ -28,14 +28,9 @@ from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_jobs, run_par
     doc_md=__doc__,
 )
 def silver_hourly():
-    @task
-    def plan() -> list[list[str]]:
-        """Check the params and name the job runs: one per domain."""
-        return plan_jobs(get_current_context())
-
     SparkSubmitOperator.partial(
         task_id="bronze_to_silver", pool="lakehouse_silver", **spark_submit_kwargs("bronze_to_silver")
-    ).expand(application_args=plan())
+    ).expand(application_args=plan_spark_jobs())
 
 
 silver_hourly()

@@ -47,14 +47,18 @@ def up(ctx: Context, no_demo: bool) -> None:
     stack.up(settings, log=click.echo, apps=False)
     click.echo("Catalog:")
     init_from_settings(settings, log=click.echo)
+    if not no_demo:
+        from lakehouse import demo
+
+        # The stream's start and the first events overlap Airflow's (which needs the catalog).
+        click.echo("Demo, while Airflow starts:")
+        pending = demo.start(settings, log=click.echo)
     click.echo("Airflow and JupyterLab:")  # after the catalog: the DAGs read the run audit table
     stack.up(settings, log=click.echo, apps=True)
     click.echo(f"Stack healthy in {time.monotonic() - started:.1f}s.")
     if not no_demo:
-        from lakehouse import demo
-
         click.echo("Demo:")
-        demo.run(settings, log=click.echo)
+        demo.finish(settings, pending, log=click.echo)
         click.echo(f"Demo ready {time.monotonic() - started:.0f}s after `up` started.")
         print_gold_summary(settings)
     print_endpoints(settings)

@@ -1,9 +1,10 @@
 """The `make up` demo: data flowing through every layer of the default domain.
 
-On a fresh stack: start the domain's Flink stream, send a historical load (the last few days,
-with duplicates, late and malformed events), promote it through Airflow (silver_hourly and
-gold_daily over the load's ingestion range), then send a second wave of late events dated in
-earlier days and promote again, so gold shows a late-data correction across its snapshots.
+On a fresh stack: start the domain's Flink stream and send a historical load (the last few
+days, with duplicates, late and malformed events) while Airflow starts; then promote it through
+Airflow (silver_hourly and gold_daily over the load's ingestion range), send a second wave of
+late events dated in earlier days and promote again, so gold shows a late-data correction
+across its snapshots.
 Live events then keep arriving at `demo.live_rate` for the scheduled DAGs to promote.
 
 On a stack that already holds the demo's data (`make up` after `make down`), nothing is sent
@@ -35,26 +36,18 @@ def marker(settings: Settings, domain: Domain):
     return settings.state_dir / "demo" / f"{domain.name}.json"
 
 
-def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
-    """Returns the demo's record (what was sent and promoted, and when)."""
+def start(settings: Settings, log: Callable[[str], None] = print) -> dict | None:
+    """Start the domain's stream and, on a fresh stack, send the historical load: both need only
+    S3, Kafka and the catalog, so they run while Airflow starts. Returns the load for `finish`,
+    or None when the stack already holds the demo's data."""
     domain = get_domain(settings.definitions_dir, None)
     operations.start(settings, domain.name)
-    log(f"  stream-{domain.name} running (Flink: Kafka -> {domain.tables.bronze})")
+    log(f"  stream-{domain.name} starting (Flink: Kafka -> {domain.tables.bronze})")
     done = marker(settings, domain)
     if done.exists():
         record = json.loads(done.read_text())
         log(f"  demo data already loaded at {record['loaded_at']}: nothing sent or re-run")
-    else:
-        record = load(settings, domain, log)
-        done.parent.mkdir(parents=True, exist_ok=True)
-        done.write_text(json.dumps(record, indent=2))
-    if settings.demo.live_rate > 0:
-        Supervisor(settings.state_dir).start(f"generator-{domain.name}")
-        log(f"  generator-{domain.name} sending {settings.demo.live_rate:g} live events/s")
-    return record
-
-
-def load(settings: Settings, domain: Domain, log: Callable[[str], None]) -> dict:
+        return None
     demo = settings.demo
     started = datetime.now(UTC)
     log(f"  sending {demo.history_events} {domain.name} events over the last {demo.history_days:g} days")
@@ -62,6 +55,25 @@ def load(settings: Settings, domain: Domain, log: Callable[[str], None]) -> dict
         settings, domain, generate(domain, demo.history_events, Mix(), days=demo.history_days),
         total=demo.history_events, progress=False,
     )  # fmt: skip
+    return {"started": started, "history": history}
+
+
+def finish(settings: Settings, pending: dict | None, log: Callable[[str], None] = print) -> None:
+    """Once Airflow is up: promote the load of `start` (if any), then start the live events."""
+    domain = get_domain(settings.definitions_dir, None)
+    if pending is not None:
+        record = promote_load(settings, domain, pending["started"], pending["history"], log)
+        done = marker(settings, domain)
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps(record, indent=2))
+    if settings.demo.live_rate > 0:
+        Supervisor(settings.state_dir).start(f"generator-{domain.name}")
+        log(f"  generator-{domain.name} sending {settings.demo.live_rate:g} live events/s")
+
+
+def promote_load(settings: Settings, domain: Domain, started: datetime, history: dict, log) -> dict:
+    """The demo's record: what was sent and promoted, and when."""
+    demo = settings.demo
     wait_for_bronze(settings, domain, history, log)
     window = (hour_floor(started), hour_floor(datetime.now(UTC)) + timedelta(hours=1))
     promote(settings, domain, window, log)

@@ -12,7 +12,7 @@ import sys
 from datetime import timedelta
 from functools import cache
 
-from airflow.sdk import Param
+from airflow.sdk import Param, get_current_context, task
 
 from lakehouse.domains import load_domains
 from lakehouse.settings import Settings, load_settings
@@ -136,3 +136,9 @@ def plan_jobs(context) -> list[list[str]]:
     for args in jobs:
         print("will run:", " ".join(args))
     return jobs
+
+
+@task(task_id="plan")
+def plan_spark_jobs() -> list[list[str]]:
+    """Check the params and name the job runs: one per domain."""
+    return plan_jobs(get_current_context())
