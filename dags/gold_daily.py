@@ -3,9 +3,10 @@
 A scheduled run covers its day, [00:00, 24:00) UTC of ingestion time: it first waits until
 silver_hourly (or any successful bronze -> silver run, per the ops.job_runs audit) has
 promoted every hour of the day that holds bronze rows, then recomputes every event date
-touched by silver rows ingested that day, so late events correct their own, older date. With params: [start_date, end_date)
-instead of the day; with `backfill`, the dates that range covers are recomputed from silver
-as it is (no waiting).
+touched by silver rows ingested that day, so late events correct their own, older date (a
+domain with no silver rows ingested that day starts no Spark job). With params:
+[start_date, end_date) instead of the day; with `backfill`, the dates that range covers are
+recomputed from silver as it is (no waiting).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, get_cur
 
 from lakehouse.orchestration.dag_support import (
     DEFAULT_ARGS,
+    plan_jobs,
     plan_spark_jobs,
     run_params,
     settings,
@@ -39,26 +41,31 @@ from lakehouse.orchestration.dag_support import (
 def gold_daily():
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def silver_complete() -> PokeReturnValue:
-        """Silver has promoted every hour of the window, for every domain of the run."""
+        """Silver has promoted every hour of the window, for every domain of the run. Returns the
+        jobs to run: the domains with silver rows ingested in the window (all, for a backfill)."""
         from lakehouse.orchestration.readiness import silver_gaps
 
-        window = window_of(get_current_context())
-        if window.backfill:
-            return PokeReturnValue(is_done=True)
-        missing = {d: silver_gaps(settings(), d, window.start, window.end) for d in window.domains}
+        context = get_current_context()
+        window = window_of(context)
+        missing = (
+            {} if window.backfill else {d: silver_gaps(settings(), d, window.start, window.end) for d in window.domains}
+        )
         missing = {d: gaps for d, gaps in missing.items() if gaps}
         for domain, gaps in missing.items():
             print(
                 f"{domain}: silver not yet promoted for",
                 ", ".join(f"[{a.isoformat()}, {b.isoformat()})" for a, b in gaps),
             )
-        return PokeReturnValue(is_done=not missing)
+        if missing:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=plan_jobs(context, source="silver"))
 
-    jobs = plan_spark_jobs()
-    gold = SparkSubmitOperator.partial(
+    # plan checks the params before anything waits; the sensor then names the jobs that have input.
+    ready = silver_complete()
+    plan_spark_jobs() >> ready
+    SparkSubmitOperator.partial(
         task_id="silver_to_gold", pool="lakehouse_gold", **spark_submit_kwargs("silver_to_gold")
-    ).expand(application_args=jobs)
-    jobs >> silver_complete() >> gold
+    ).expand(application_args=ready)
 
 
 gold_daily()

@@ -30,7 +30,7 @@ from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_spark_jobs, r
 def silver_hourly():
     SparkSubmitOperator.partial(
         task_id="bronze_to_silver", pool="lakehouse_silver", **spark_submit_kwargs("bronze_to_silver")
-    ).expand(application_args=plan_spark_jobs())
+    ).expand(application_args=plan_spark_jobs(source="bronze"))
 
 
 silver_hourly()

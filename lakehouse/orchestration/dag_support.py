@@ -129,16 +129,36 @@ def window_of(context):
         raise AirflowFailException(f"rejected params: {exc}") from exc
 
 
-def plan_jobs(context) -> list[list[str]]:
-    """The job command lines of the run, one per domain, logged for the task log."""
+def plan_jobs(context, source: str | None = None) -> list[list[str]]:
+    """The job command lines of the run, one per domain, logged for the task log. With `source`
+    (the layer the job reads: "bronze" or "silver"), a run by ingestion time leaves out the
+    domains with no rows ingested in its window there: an empty hour starts no Spark job."""
     window = window_of(context)
-    jobs = [window.job_args(domain) for domain in window.domains]
+    jobs = [window.job_args(d) for d in window.domains if source is None or has_input(window, d, source)]
     for args in jobs:
         print("will run:", " ".join(args))
     return jobs
 
 
+def has_input(window, domain: str, source: str) -> bool:
+    """Would the job find anything to read? Always for a backfill (by event time, it rewrites the
+    range as it is); otherwise only when `source` holds rows ingested in the window."""
+    if window.backfill:
+        return True
+    from lakehouse.domains import get_domain
+    from lakehouse.engines.iceberg import load_catalog
+    from lakehouse.orchestration.readiness import has_rows_ingested
+
+    table = getattr(get_domain(settings().definitions_dir, domain).tables, source)
+    if has_rows_ingested(load_catalog(settings()).load_table(table), window.start, window.end):
+        return True
+    print(
+        f"{domain}: no {table} rows ingested in [{window.start.isoformat()}, {window.end.isoformat()}): nothing to do"
+    )
+    return False
+
+
 @task(task_id="plan")
-def plan_spark_jobs() -> list[list[str]]:
-    """Check the params and name the job runs: one per domain."""
-    return plan_jobs(get_current_context())
+def plan_spark_jobs(source: str | None = None) -> list[list[str]]:
+    """Check the params and name the job runs: one per domain (see plan_jobs)."""
+    return plan_jobs(get_current_context(), source)

@@ -54,12 +54,13 @@ def silver_gaps(settings: Settings, domain: str, start: datetime, end: datetime)
     )
     intervals = list(zip(runs["interval_start"].to_pylist(), runs["interval_end"].to_pylist(), strict=True))
     bronze = catalog.load_table(get_domain(settings.definitions_dir, domain).tables.bronze)
-    return [(low, high) for low, high in gaps(intervals, start, end) if _has_rows(bronze, low, high)]
+    return [(low, high) for low, high in gaps(intervals, start, end) if has_rows_ingested(bronze, low, high)]
 
 
-def _has_rows(bronze, start: datetime, end: datetime) -> bool:
-    """Any bronze row ingested in [start, end)? (Bronze is partitioned by ingestion hour.)"""
-    rows = bronze.scan(
+def has_rows_ingested(table, start: datetime, end: datetime) -> bool:
+    """Any row of `table` (bronze or silver) ingested in [start, end)? Files are pruned by their
+    ingested_at statistics (bronze is partitioned by ingestion hour), so this reads little."""
+    rows = table.scan(
         row_filter=And(GreaterThanOrEqual("ingested_at", start.isoformat()), LessThan("ingested_at", end.isoformat())),
         selected_fields=("event_id",),
         limit=1,

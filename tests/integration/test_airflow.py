@@ -118,6 +118,17 @@ def test_scheduler_runs_backfills_retries_and_refuses_bad_params(stack, airflow,
     assert [(r["status"], r["rows_merged"]) for r in whole] == [("success", 0)] and whole[0]["rows_read"] > 0
     assert silver_rows(spark, sales, ids) == silver
 
+    # An hour with nothing ingested starts no Spark job in either layer (no JVM for empty hours).
+    empty = (DAY + timedelta(hours=10), DAY + timedelta(hours=11))
+    for dag_id, task_id, job in (
+        ("silver_hourly", "bronze_to_silver", "bronze_to_silver"),
+        ("gold_daily", "silver_to_gold", "silver_to_gold"),
+    ):
+        [(run_id, state)] = run_in(stack, dag_id, *empty).items()
+        spark_tasks = [t["state"] for t in airflow.task_instances(dag_id, run_id) if t["task_id"] == task_id]
+        assert state == "success" and spark_tasks in ([], ["skipped"]), spark_tasks
+        assert audit_rows(iceberg_catalog, job, *empty) == []
+
 
 def test_gold_waits_only_for_hours_that_hold_bronze_rows(stack, iceberg_catalog):
     from lakehouse.orchestration.readiness import silver_gaps
