@@ -60,12 +60,12 @@ AFTER_HEALTHY: dict[str, Callable[[Settings], object]] = {
 
 
 def app_services(settings: Settings) -> list[Service]:
-    return [*airflow_services(settings), jupyterlab(settings)]
+    return [jupyterlab(settings), *airflow_services(settings)]  # JupyterLab starts during the migration
 
 
 def up(settings: Settings, log: Callable[[str], None] = print, apps: bool = True) -> None:
-    """Start the base services (S3, PostgreSQL, Kafka), then, with `apps`, Airflow's components
-    and JupyterLab; each is healthy before the next starts. Running ones are left alone."""
+    """Start the base services (S3, PostgreSQL, Kafka), each healthy before the next, then, with
+    `apps`, JupyterLab and Airflow's components together. Running ones are left alone."""
     settings.require_secrets()
     base, extra = services(settings), app_services(settings)
     stack = base + (extra if apps else [])
@@ -80,18 +80,22 @@ def up(settings: Settings, log: Callable[[str], None] = print, apps: bool = True
         supervisor.write_config(programs)
         supervisor.start_daemon(supervisor_env(settings))
     names = {s.name for s in to_start}
-    for service in stack:
+    # Each base service needs the one before it (Kafka stores its log in S3); the apps need only
+    # the base and Airflow's schema (the api-server's `prepare`), so they start together.
+    for wave in [[service] for service in base] + ([extra] if apps else []):
         started = time.monotonic()
-        if service.name in names:
-            if service.name == "airflow-api-server":
-                log(f"  {service.name:<22} starting (with its database migration: about a minute)")
-            service.prepare()
-            supervisor.start(service.name)
-        seconds = wait_healthy(settings, service, supervisor, started)
-        after = AFTER_HEALTHY.get(service.name)
-        if after:
-            after(settings)
-        log(f"  {service.name:<22} healthy in {seconds:5.1f}s  {service.endpoint}")
+        for service in wave:
+            if service.name in names:
+                if service.name == "airflow-api-server":
+                    log(f"  {service.name:<22} starting (with its database migration: about a minute)")
+                service.prepare()
+                supervisor.start(service.name)
+        for service in wave:
+            seconds = wait_healthy(settings, service, supervisor, started)
+            after = AFTER_HEALTHY.get(service.name)
+            if after:
+                after(settings)
+            log(f"  {service.name:<22} healthy in {seconds:5.1f}s  {service.endpoint}")
 
 
 def down(settings: Settings) -> None:
