@@ -6,20 +6,20 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from lakehouse.domains import Domain, get_domain
 from lakehouse.errors import LakehouseError
+from lakehouse.orchestration.params import InvalidParams, parse_moment
 from lakehouse.settings import Settings, load_settings
 
 
 def timestamp(text: str) -> datetime:
-    """ISO 8601 date or date-time; UTC when it has no offset."""
+    """ISO 8601 date or date-time; UTC when it has no offset (as the DAG params)."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or date-time: {text!r}") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_moment(text, "the value")
+    except InvalidParams as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def job_main(

@@ -20,7 +20,6 @@ writes with PyIceberg.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -38,7 +37,7 @@ from lakehouse.events.contracts import Contract, check_record
 from lakehouse.events.read import read_range
 from lakehouse.medallion.runs import AUDIT, RunResult, audited_run, fault_point
 from lakehouse.settings import Settings
-from lakehouse.streaming.iceberg_commit import OFFSETS_PROPERTY, committed_offsets, covered_offsets, uncommitted
+from lakehouse.streaming.iceberg_commit import committed_offsets, next_commit
 from lakehouse.streaming.rows import KafkaMeta, bronze_row, dead_letter_row
 from lakehouse.streaming.watermarks import PartitionWatermarks
 
@@ -97,26 +96,16 @@ def to_rows(
     return batch
 
 
-def _offsets_property(topic: str, offsets: dict[int, int]) -> dict[str, str]:
-    return {OFFSETS_PROPERTY: json.dumps({topic: {str(p): o for p, o in sorted(offsets.items())}})}
-
-
 def _merge(table: Table, rows: list[dict], join_cols: list[str], topic: str, read: dict[int, int] | None) -> int:
     """Insert the rows whose keys `table` lacks; returns how many. With `read` (recovery), rows at
     or below the offsets already committed are dropped and the snapshot records the offsets
     covered, all in one commit; a concurrent commit (the stream) makes it reload and retry."""
     for attempt in range(5):
-        properties: dict[str, str] = {}
-        fresh = rows
+        fresh, properties = rows, {}
         if read is not None:
-            committed = committed_offsets(table)
-            fresh = uncommitted(rows, committed)
-            covered = covered_offsets(fresh, committed).get(topic, {})
-            for partition, offset in read.items():
-                covered[partition] = max(covered.get(partition, -1), offset)
-            if not fresh and covered == committed.get(topic, {}):
+            fresh, properties = next_commit(table, rows, {topic: read})
+            if properties is None:
                 return 0
-            properties = _offsets_property(topic, covered)
         elif not fresh:
             return 0
         data = pa.Table.from_pylist(fresh, schema=table.schema().as_arrow())

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from lakehouse.settings import Settings
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+AIRFLOW = Path(sys.executable).parent / "airflow"  # this venv's CLI
 
 
 def airflow_home(settings: Settings) -> Path:
@@ -84,7 +85,7 @@ def prepare(settings: Settings) -> None:
     secret_file.chmod(0o600)
     postgres.ensure_database(settings, settings.airflow.database)
     env = {**os.environ, **environment(settings)}
-    airflow = str(Path(sys.executable).parent / "airflow")
+    airflow = str(AIRFLOW)
     steps = [[airflow, "db", "migrate"]] + [
         [airflow, "pools", "set", name, "1", description] for name, description in POOLS.items()
     ]
@@ -124,7 +125,7 @@ def main(component: str) -> None:
         raise SystemExit(f"unknown Airflow component {component!r}; one of {', '.join(COMPONENTS)}")
     settings = load_settings()
     os.environ.update(environment(settings))
-    airflow = str(Path(sys.executable).parent / "airflow")
+    airflow = str(AIRFLOW)
     os.execv(airflow, [airflow, component])
 
 

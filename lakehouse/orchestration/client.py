@@ -46,9 +46,6 @@ class AirflowClient:
             raise ServiceError(f"{method} {path} failed ({response.status_code}): {response.text[:500]}")
         return response.json() if response.content else {}
 
-    def unpause(self, dag_id: str) -> None:
-        self._call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-
     def trigger(self, dag_id: str, conf: dict) -> dict:
         """A manual run with params; returns the dag run."""
         return self._call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})

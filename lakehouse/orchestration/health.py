@@ -33,7 +33,7 @@ def check_stream(settings: Settings, domain: str) -> dict:
 
     from lakehouse.streaming import operations
 
-    status = next(s for s in operations.status(settings) if s.domain == domain)
+    [status] = operations.status(settings, domain)
     if status.state == "STOPPED":
         raise AirflowSkipException(
             f"the bronze stream of {domain} is not started; nothing to check "

@@ -7,6 +7,7 @@ import hashlib
 import os
 import pwd
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,8 +210,6 @@ def services(settings: Settings) -> list[Service]:
 def airflow_services(settings: Settings) -> list[Service]:
     """Airflow 3's components on the project's PostgreSQL; the api-server first, after the
     database schema and pools are in place (`prepare`)."""
-    import sys
-
     from lakehouse.orchestration import airflow_service
 
     af = settings.airflow
@@ -239,8 +238,6 @@ def airflow_services(settings: Settings) -> list[Service]:
 def jupyterlab(settings: Settings) -> Service:
     """JupyterLab on notebooks/ with the project's kernel (this venv); its token comes from the
     environment (JUPYTER_TOKEN, set by the supervisor), never the command line."""
-    import sys
-
     jupyter = settings.jupyter
     command = [
         str(Path(sys.executable).parent / "jupyter"),
@@ -278,8 +275,6 @@ def _jupyter_health(settings: Settings) -> None:
 
 def generator_program(settings: Settings, domain: str) -> Service:
     """Live events for the demo: `demo.live_rate` events/s of the domain, for as long as it runs."""
-    import sys
-
     return Service(
         name=f"generator-{domain}",
         command=[

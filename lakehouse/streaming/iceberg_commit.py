@@ -48,29 +48,39 @@ def covered_offsets(rows: list[dict], committed: dict[str, dict[int, int]]) -> d
     return result
 
 
+def next_commit(
+    table: Table, rows: list[dict], progress: dict[str, dict[int, int]] | None = None
+) -> tuple[list[dict], dict[str, str] | None]:
+    """What an offset-tracked commit of `rows` to `table` writes: the rows not yet committed, and
+    the snapshot summary recording the offsets after it, for the rows' topics and `progress`
+    (offsets of records that made no row here, such as duplicates, so the committed position
+    moves past them too). The summary is None when the commit would change nothing."""
+    committed = committed_offsets(table)
+    fresh = uncommitted(rows, committed)
+    offsets = covered_offsets(fresh, committed)
+    for topic, parts in (progress or {}).items():
+        for partition, offset in parts.items():
+            current = offsets.setdefault(topic, {})
+            current[partition] = max(current.get(partition, -1), offset)
+    if not fresh and offsets == committed:
+        return fresh, None
+    topics = {row["kafka_topic"] for row in rows} | set(progress or {})
+    return fresh, {
+        OFFSETS_PROPERTY: json.dumps(
+            {t: {str(p): o for p, o in sorted(offsets.get(t, {}).items())} for t in sorted(topics)}
+        )
+    }
+
+
 def append_exactly_once(
     table: Table, rows: list[dict], progress: dict[str, dict[int, int]] | None = None, retries: int = 5
 ) -> int:
-    """Append the rows not yet committed; returns how many were appended.
-
-    `progress` lets a flush record offsets of records that produced no row here (duplicates
-    dropped upstream), so the committed position moves past them too."""
+    """Append the rows not yet committed, recording the offsets (see next_commit); returns how
+    many were appended."""
     for attempt in range(retries):
-        committed = committed_offsets(table)
-        fresh = uncommitted(rows, committed)
-        offsets = covered_offsets(fresh, committed)
-        for topic, parts in (progress or {}).items():
-            for partition, offset in parts.items():
-                current = offsets.setdefault(topic, {})
-                current[partition] = max(current.get(partition, -1), offset)
-        if not fresh and offsets == committed:
+        fresh, summary = next_commit(table, rows, progress)
+        if summary is None:
             return 0
-        topics = {row["kafka_topic"] for row in rows} | set(progress or {})
-        summary = {
-            OFFSETS_PROPERTY: json.dumps(
-                {t: {str(p): o for p, o in sorted(offsets.get(t, {}).items())} for t in sorted(topics)}
-            )
-        }
         data = pa.Table.from_pylist(fresh, schema=table.schema().as_arrow())
         try:
             table.append(data, snapshot_properties=summary)

@@ -62,12 +62,14 @@ class StreamStatus:
         return None if self.last_commit is None else (datetime.now(UTC) - self.last_commit).total_seconds()
 
 
-def status(settings: Settings) -> list[StreamStatus]:
+def status(settings: Settings, domain_name: str | None = None) -> list[StreamStatus]:
+    """Every domain's stream, or only `domain_name`'s."""
     supervisor = Supervisor(settings.state_dir)
     up = supervisor.running()
     catalog = load_catalog(settings)
     report = []
-    for domain in load_domains(settings.definitions_dir).values():
+    domains = load_domains(settings.definitions_dir).values()
+    for domain in (d for d in domains if domain_name in (None, d.name)):
         info = {"statename": "STOPPED", "pid": 0}
         if up:
             try:

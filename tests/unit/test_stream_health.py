@@ -42,8 +42,8 @@ def test_check_fails_loudly_skips_a_stream_nobody_started_and_passes_a_healthy_o
 
     settings = load_settings()
     for item, outcome in ((status(age_s=900), AirflowFailException), (status(state="STOPPED"), AirflowSkipException)):
-        monkeypatch.setattr(operations, "status", lambda _settings, item=item: [item])
+        monkeypatch.setattr(operations, "status", lambda _settings, _domain=None, item=item: [item])
         with pytest.raises(outcome, match="sales"):
             health.check_stream(settings, "sales")
-    monkeypatch.setattr(operations, "status", lambda _settings: [status()])
+    monkeypatch.setattr(operations, "status", lambda _settings, _domain=None: [status()])
     assert health.check_stream(settings, "sales")["state"] == "RUNNING"
