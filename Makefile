@@ -11,10 +11,10 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: ## Install what is missing: Debian packages, both virtualenvs, jars and binaries, a local .env (idempotent)
+setup: ## Install what is missing: Debian packages, both virtualenvs, jars from Maven Central, the S3 server, a local .env (idempotent)
 	@$(PYTHON) -m lakehouse.bootstrap
 
-up: setup ## Start everything (S3, Kafka, PostgreSQL, Airflow, JupyterLab), run the demo, print where to look
+up: setup ## Start everything (S3, Kafka, PostgreSQL, the Flink cluster, Airflow, JupyterLab), run the demo, print where to look
 	@$(LAKEHOUSE) up
 
 down: ## Stop the embedded stack; all data is kept

@@ -215,7 +215,7 @@ def replay(settings, domain, count: int) -> None:
     manifest = send(settings, domain, generate(domain, count, seed=9), total=count, progress=False)
     now = datetime.now(UTC)
     t0 = time.monotonic()
-    result = kafka_to_bronze.run(settings, domain, now - timedelta(hours=1), now + timedelta(minutes=5), idle_s=3)
+    result = kafka_to_bronze.run(settings, domain, now - timedelta(hours=1), now + timedelta(minutes=5))
     seconds = time.monotonic() - t0 - 3  # the idle wait that ends the read
     print(
         f"  recovery: {result.rows_read} records -> {result.rows_merged} bronze rows, "

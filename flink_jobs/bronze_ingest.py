@@ -1,8 +1,7 @@
-"""Kafka -> bronze Iceberg, effectively once, for one domain (PyFlink 2.3, runs in .venv-flink).
+"""Kafka -> bronze Iceberg, effectively once, for one domain (PyFlink 2.0, on the session cluster).
 
-    .venv-flink/bin/python flink_jobs/bronze_ingest.py --domain sales
-
-Normally started by `lakehouse stream start`. What it does, per record of the domain's topic:
+Submitted by the domain's keeper (`lakehouse stream start`, see lakehouse/streaming/keeper.py)
+as `flink run --python flink_jobs/bronze_ingest.py --domain sales`. What it does, per record of the domain's topic:
 - checks it against the domain's contract; a rejected record becomes a row of the dead-letter
   table (raw payload, reason, topic, partition, offset) and a message on the dead-letter topic;
 - drops an event_id seen before (keyed state with a TTL);
@@ -12,8 +11,9 @@ Normally started by `lakehouse stream start`. What it does, per record of the do
   with the Kafka offsets it covers recorded in the snapshot, and rows at or below the
   committed offsets are dropped first. The broker has no transactions, so this is what makes
   replays after a crash or restart exact.
-State lives in RocksDB with checkpoints in the state folder; a restart resumes from the
-latest retained checkpoint, or, without one, from the offsets committed in bronze.
+State lives in RocksDB with checkpoints in the state folder; Flink restarts a failed task from
+the latest checkpoint, a resubmission resumes from the newest savepoint or retained
+checkpoint, and a job without either starts from the offsets committed in bronze.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -37,10 +36,9 @@ from pyflink.table import StreamTableEnvironment
 
 from lakehouse.domains import Domain, get_domain
 from lakehouse.engines.iceberg import load_catalog
-from lakehouse.engines.java import ensure_java_home
 from lakehouse.events.contracts import check_record, parse_event_time
 from lakehouse.settings import Settings, load_settings
-from lakehouse.streaming.checkpoints import checkpoint_dir, latest_checkpoint
+from lakehouse.streaming.checkpoints import checkpoint_dir
 from lakehouse.streaming.iceberg_commit import append_exactly_once, committed_offsets
 from lakehouse.streaming.rows import KafkaMeta, bronze_row, dead_letter_row
 from lakehouse.streaming.watermarks import PartitionWatermarks
@@ -195,19 +193,14 @@ def source_sql(settings: Settings, domain: Domain, start_offsets: dict[int, int]
         )"""
 
 
-def build(settings: Settings, domain: Domain, flush_interval_s: float, checkpoint_interval_s: float, dedup_ttl_s: int):
+def build(settings: Settings, domain: Domain, flush_interval_s: float, dedup_ttl_s: int):
+    """The job graph. Submitted to the session cluster by the keeper with `flink run`, which
+    also passes the savepoint or checkpoint to resume from (`--fromSavepoint`); the connector
+    and Iceberg jars are on the cluster's classpath."""
     checkpoints = checkpoint_dir(settings, domain.name)
-    restore = latest_checkpoint(checkpoints)
-    jars = settings.project_root / ".artifacts/jars"
     config = Configuration()
-    config.set_string(
-        "pipeline.jars",
-        ";".join(
-            f"file://{jars / name}" for name in ("flink-connector-kafka-4.0.1-2.0.jar", "kafka-clients-3.9.1.jar")
-        ),
-    )
     config.set_string("state.backend.type", "rocksdb")
-    config.set_string("execution.checkpointing.interval", f"{int(checkpoint_interval_s * 1000)}ms")
+    config.set_string("execution.checkpointing.interval", f"{int(settings.flink.checkpoint_interval_s * 1000)}ms")
     config.set_string("execution.checkpointing.dir", f"file://{checkpoints}")
     config.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
     config.set_string("execution.checkpointing.num-retained", "3")
@@ -216,16 +209,13 @@ def build(settings: Settings, domain: Domain, flush_interval_s: float, checkpoin
     config.set_string("python.fn-execution.bundle.time", "1000")
     config.set_string("python.map-state.write-cache-size", "100000")
     config.set_string("python.state.cache-size", "100000")
-    if restore:
-        config.set_string("execution.state-recovery.path", str(restore))
     env = StreamExecutionEnvironment.get_execution_environment(config)
     env.set_parallelism(1)
     t_env = StreamTableEnvironment.create(env)
 
-    start_offsets = {}
-    if not restore:
-        bronze = load_catalog(settings).load_table(domain.tables.bronze)
-        start_offsets = committed_offsets(bronze).get(domain.topic.name, {})
+    # Where to start without restored state; with it, the Kafka source's state wins.
+    bronze = load_catalog(settings).load_table(domain.tables.bronze)
+    start_offsets = committed_offsets(bronze).get(domain.topic.name, {})
     t_env.execute_sql(source_sql(settings, domain, start_offsets))
     records = t_env.to_data_stream(
         t_env.sql_query(
@@ -251,26 +241,23 @@ def build(settings: Settings, domain: Domain, flush_interval_s: float, checkpoin
         .build()
     )
     ingested.get_side_output(DEAD_LETTERS).sink_to(sink)
-    return env, restore, start_offsets
+    return env, start_offsets
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--domain", default=None, help="domain name (default: the default domain)")
     parser.add_argument("--flush-interval", type=float, default=2.0, help="seconds between Iceberg commits")
-    parser.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds between checkpoints")
     parser.add_argument("--dedup-ttl", type=int, default=7 * 86400, help="seconds an event_id is remembered")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stdout)
     settings = load_settings()
     domain = get_domain(settings.definitions_dir, args.domain)
-    ensure_java_home()
-    # Flink's own logs (and the Python workers' log lines) go to the state folder, not the venv.
-    os.environ.setdefault("FLINK_LOG_DIR", str(settings.state_dir / "logs" / f"flink-{domain.name}"))
-    env, restore, offsets = build(settings, domain, args.flush_interval, args.checkpoint_interval, args.dedup_ttl)
-    where = f"checkpoint {restore}" if restore else (f"bronze offsets {offsets}" if offsets else "the earliest offsets")
-    log.info("starting bronze ingestion of %s from %s", domain.topic.name, where)
-    env.execute(f"bronze-ingest-{domain.name}")
+    env, offsets = build(settings, domain, args.flush_interval, args.dedup_ttl)
+    where = f"bronze offsets {offsets}" if offsets else "the earliest offsets"
+    log.info("submitting bronze ingestion of %s (without restored state: from %s)", domain.topic.name, where)
+    client = env.execute_async(f"bronze-ingest-{domain.name}")
+    log.info("submitted job %s", client.get_job_id())
     return 0
 
 

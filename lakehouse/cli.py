@@ -85,8 +85,14 @@ def print_endpoints(settings: Settings) -> None:
         "\nWhere to look:\n"
         f"  S3 endpoint      {s3.endpoint}  (credentials: LAKEHOUSE_S3__ACCESS_KEY / __SECRET_KEY in .env)\n"
         f"  warehouse        {s3.warehouse}\n"
-        f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}\n"
-        f"  Iceberg catalog  '{settings.catalog.name}' (JDBC) in postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.catalog_database}\n"
+        f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}  (Apache Kafka, KRaft)\n"
+        f"  Flink UI         {settings.flink.rest_url}  (session cluster: the stream jobs, checkpoints)\n"
+        + (
+            f"  Spark master     {settings.spark.master_url}  (UI http://{settings.spark.host}:{settings.spark.master_ui_port})\n"
+            if settings.spark.standalone
+            else ""
+        )
+        + f"  Iceberg catalog  '{settings.catalog.name}' (JDBC) in postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.catalog_database}\n"
         f"  Airflow UI       {settings.airflow.url}  (login {settings.airflow.admin_user} / "
         f"{settings.secret('airflow', 'admin_password')}, local only; LAKEHOUSE_AIRFLOW__ADMIN_PASSWORD in .env)\n"
         f"  JupyterLab       {settings.jupyter.url}/lab?token={settings.secret('jupyter', 'token')}  "
@@ -258,15 +264,22 @@ def stream_stop(ctx: Context, domain) -> None:
 @stream.command("status")
 @pass_context
 def stream_status(ctx: Context) -> None:
-    """Each domain's job state, bronze rows, last commit and committed Kafka offsets."""
+    """Each domain's keeper and Flink job (state, restarts, checkpoints), bronze rows, last commit and committed Kafka offsets."""
     from lakehouse.streaming import operations
 
     for item in operations.status(ctx.settings):
         age = item.seconds_since_commit
         fresh = "-" if age is None else f"{age:.0f}s ago" + (" (over SLA)" if age > item.freshness_sla_s else "")
         offsets = ",".join(f"{p}:{o}" for p, o in sorted(item.committed_offsets.items())) or "-"
+        job = item.job
+        flink_part = (
+            f"job {job['id'][:8]} {job['state']} restarts {job['restarts']} checkpoints {job['checkpoints_completed']} "
+            f"records read {job['records_in']}"
+            if job
+            else "no Flink job"
+        )
         click.echo(
-            f"{item.domain:<12} {item.state:<9} pid {item.pid or '-':<8} bronze {item.bronze_rows:>9} rows  "
+            f"{item.domain:<12} {item.state:<9} {flink_part}  bronze {item.bronze_rows:>9} rows  "
             f"last commit {fresh:<18} offsets {offsets}  checkpoint {item.checkpoint or '-'}"
         )
 

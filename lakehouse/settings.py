@@ -40,7 +40,6 @@ class S3Settings(BaseModel):
     secret_key: SecretStr | None = None
     warehouse_bucket: str = "lakehouse"
     warehouse_prefix: str = "warehouse"
-    kafka_bucket: str = "lakehouse-kafka"
 
     @property
     def endpoint(self) -> str:
@@ -54,6 +53,13 @@ class S3Settings(BaseModel):
 class KafkaSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)  # the embedded broker's KRaft controller
+    heap: str = "512m"  # the embedded broker's JVM heap (-Xmx and -Xms)
+    # Topic configuration `lakehouse topics create` applies: a record up to max_message_bytes
+    # reaches the stream (which dead-letters one above the domain's own limit as `oversized`);
+    # a larger one is refused by the broker at produce time.
+    max_message_bytes: int = Field(1_048_576, ge=1024)
+    retention_hours: int = Field(168, ge=1)  # how far back `bronze_replay` can read
 
     @property
     def bootstrap_servers(self) -> str:
@@ -74,11 +80,44 @@ class CatalogSettings(BaseModel):
 
 
 class SparkSettings(BaseModel):
+    # Where every Spark job runs: local threads by default, or any cluster URL you run
+    # (spark://..., yarn, k8s://...). With `standalone`, the embedded stack starts a Spark
+    # standalone master and worker and jobs go there instead.
     master: str = "local[*]"
+    standalone: bool = False
+    host: str = "127.0.0.1"  # the standalone master's and worker's address
+    master_port: int = Field(7077, ge=1, le=65535)
+    master_ui_port: int = Field(8082, ge=1, le=65535)
+    worker_ui_port: int = Field(8083, ge=1, le=65535)
+    worker_cores: int = Field(2, ge=1)
+    worker_memory: str = "4g"
+    executor_memory: str = "2g"
     driver_memory: str = "2g"
     shuffle_partitions: int = Field(4, ge=1)
     ui_enabled: bool = False
     extra_conf: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://{self.host}:{self.master_port}" if self.standalone else self.master
+
+
+class FlinkSettings(BaseModel):
+    """The Flink session cluster (one JobManager, one TaskManager) the stream jobs run on."""
+
+    host: str = "127.0.0.1"
+    rest_port: int = Field(8081, ge=1, le=65535)  # REST API and web UI
+    rpc_port: int = Field(6123, ge=1, le=65535)  # the JobManager's RPC endpoint
+    taskmanager_slots: int = Field(4, ge=1)
+    jobmanager_memory: str = "1024m"  # total process memory
+    taskmanager_memory: str = "2048m"
+    checkpoint_interval_s: float = Field(5, gt=0)
+    # Extra Flink configuration (flat keys, as in Flink's config.yaml), for both processes.
+    extra_conf: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rest_port}"
 
 
 class AirflowSettings(BaseModel):
@@ -145,6 +184,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    flink: FlinkSettings = Field(default_factory=FlinkSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     jupyter: JupyterSettings = Field(default_factory=JupyterSettings)

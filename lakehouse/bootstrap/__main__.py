@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from lakehouse.bootstrap import artifacts, debian, dotenv, venvs
+from lakehouse.bootstrap import artifacts, debian, dotenv, jars, venvs
 from lakehouse.bootstrap.common import PROJECT_ROOT, SetupError, say
 
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m lakehouse.bootstrap", description=__doc__)
     parser.add_argument(
         "--only",
-        choices=["debian", "venvs", "artifacts", "dotenv"],
+        choices=["debian", "venvs", "jars", "artifacts", "dotenv"],
         action="append",
         help="run only these steps (repeatable); default: all",
     )
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = [
         ("debian", "Debian packages", debian.ensure),
         ("venvs", "Python environments", venvs.ensure),
-        ("artifacts", "jars and binaries", artifacts.ensure),
+        ("jars", "jars from Maven Central", jars.ensure),
+        ("artifacts", "binaries", artifacts.ensure),
         ("dotenv", "local .env", dotenv.ensure),
     ]
     started = time.monotonic()

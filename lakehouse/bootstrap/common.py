@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,17 @@ def run(cmd: list[str], what: str, fix: str, env: dict[str, str] | None = None) 
         raise SetupError(f"{what}: {exc.filename} not found. {fix}") from exc
     if completed.returncode != 0:
         raise SetupError(f"{what}: `{' '.join(cmd)}` exited with {completed.returncode}. {fix}")
+
+
+def verified(path: Path, sha256: str) -> bool:
+    return path.is_file() and sha256_of(path) == sha256
+
+
+def place(source: Path, target: Path) -> None:
+    """Hard-link (or copy, across file systems) a verified file from a cache into the clone."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

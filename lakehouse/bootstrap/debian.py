@@ -1,4 +1,4 @@
-"""Debian packages: Java 17, PostgreSQL server, JDBC drivers, jarjar."""
+"""Debian packages: Java 17, the PostgreSQL server, Maven (it fetches the jars from Maven Central)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from lakehouse.bootstrap.common import SetupError, run, say
 REQUIRED = {
     "openjdk-17-jre-headless": "/usr/lib/jvm/java-17-openjdk-*/bin/java",
     "postgresql": "/usr/lib/postgresql/*/bin/postgres",
-    "libpostgresql-jdbc-java": "/usr/share/java/postgresql.jar",
-    "libxerial-sqlite-jdbc-java": "/usr/share/java/sqlite-jdbc.jar",
-    "libjarjar-java": "/usr/share/java/jarjar.jar",
+    "maven": "/usr/share/maven/bin/mvn",
 }
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
+from lakehouse.bootstrap.jars import group_jars
 from lakehouse.engines.java import ensure_java_home
 from lakehouse.errors import ConfigError
 from lakehouse.settings import Settings
 
-SPARK_JARS = ("iceberg-spark-runtime-3.5_2.12-1.10.2.jar", "aws-sdk-v2-unshaded.jar")
-DEBIAN_JARS = ("/usr/share/java/postgresql.jar",)
-
 
 def jar_paths(settings: Settings) -> list[str]:
-    jars = [settings.project_root / ".artifacts/jars" / name for name in SPARK_JARS] + [Path(p) for p in DEBIAN_JARS]
+    """The spark group of locks/jars.toml (Iceberg runtime, AWS bundle, Kafka source, JDBC driver)."""
+    jars = group_jars(settings.project_root, "spark")
     missing = [str(jar) for jar in jars if not jar.exists()]
     if missing:
         raise ConfigError(f"Spark jars missing: {', '.join(missing)}. Run `make setup`.")
@@ -52,6 +51,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
         "spark.driver.memory": spark.driver_memory,
+        "spark.executor.memory": spark.executor_memory,
+        # Executors (on a cluster's workers too) run this venv's Python, like the driver.
+        "spark.pyspark.python": sys.executable,
         "spark.ui.enabled": str(spark.ui_enabled).lower(),
         "spark.sql.warehouse.dir": str(settings.state_dir / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.state_dir / 'spark-derby'}",
@@ -65,7 +67,7 @@ def get_spark(settings: Settings, app_name: str = "lakehouse"):
     from pyspark.sql import SparkSession
 
     ensure_java_home()
-    builder = SparkSession.builder.master(settings.spark.master).appName(app_name)
+    builder = SparkSession.builder.master(settings.spark.master_url).appName(app_name)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -1,13 +1,12 @@
 """Read a bounded range of a topic with confluent-kafka: explicit partitions and offsets, no group.
 
-The embedded broker's high watermark can lag the true end of a partition (see PLATFORM notes),
-so "the end" is never taken from it: a read stops at an explicit last offset per partition, or
-when no record has arrived for `idle_s` seconds.
+A read always has an end per partition, taken before it starts: either given, or the offsets
+Kafka reports for a time (`offsets_for_times`: the records stamped before it) or the high
+watermark (what is in the log now). So a live producer can never keep a read going.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -17,68 +16,84 @@ from lakehouse.settings import Settings
 from lakehouse.streaming.rows import KafkaMeta
 
 
-def read_range(
-    settings: Settings,
-    topic: str,
-    first: dict[int, int],
-    last: dict[int, int] | None = None,
-    stop_at_ms: int | None = None,
-    idle_s: float = 5.0,
-    batch: int = 5000,
-) -> Iterator[tuple[KafkaMeta, bytes | None]]:
-    """Records of `topic` from offset `first[p]` (the beginning if absent) of each partition up to
-    `last[p]` inclusive (if given; a partition whose last is below its first is skipped), or up
-    to the first record stamped at or after `stop_at_ms`, or until the topic has been idle for
-    `idle_s` seconds (so a live producer cannot keep the read going forever). Every partition
-    the broker has for the topic is read, whatever the configuration says."""
-    consumer = Consumer(
+def consumer(settings: Settings, topic: str) -> Consumer:
+    return Consumer(
         {
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"lakehouse-read-{topic}",  # required by the client; offsets are never committed
             "enable.auto.commit": False,
             "enable.partition.eof": False,
+            "isolation.level": "read_committed",  # records of aborted transactions are never read
         }
     )
-    try:
-        yield from _read(consumer, topic, first, last, stop_at_ms, idle_s, batch)
-    finally:
-        consumer.close()
 
 
-def _read(consumer, topic, first, last, stop_at_ms, idle_s, batch):
-    metadata = consumer.list_topics(topic, timeout=30).topics.get(topic)
+def partitions(client: Consumer, topic: str) -> list[int]:
+    metadata = client.list_topics(topic, timeout=30).topics.get(topic)
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise ServiceError(f"topic {topic} does not exist on the broker: create it with `lakehouse topics create`")
+    return sorted(metadata.partitions)
+
+
+def end_offsets(settings: Settings, topic: str, before_ms: int | None = None) -> dict[int, int]:
+    """The last offset per partition of the records stamped before `before_ms` (all records now in
+    the log without it); -1 for a partition with none."""
+    client = consumer(settings, topic)
+    try:
+        result = {}
+        parts = partitions(client, topic)
+        by_time = {}
+        if before_ms is not None:
+            query = [TopicPartition(topic, p, before_ms) for p in parts]
+            by_time = {tp.partition: tp.offset for tp in client.offsets_for_times(query, timeout=30)}
+        for partition in parts:
+            _low, high = client.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+            first_at_or_after = by_time.get(partition, -1)
+            # offsets_for_times gives the first record stamped at or after the time, -1 if none is
+            end = first_at_or_after if first_at_or_after >= 0 else high
+            result[partition] = end - 1
+        return result
+    finally:
+        client.close()
+
+
+def read_range(
+    settings: Settings, topic: str, first: dict[int, int], last: dict[int, int], batch: int = 5000
+) -> Iterator[tuple[KafkaMeta, bytes | None]]:
+    """Records of `topic` from offset `first[p]` (the beginning if absent) up to `last[p]`
+    inclusive, for each partition in `last` (one whose last is below its first is skipped)."""
+    client = consumer(settings, topic)
+    try:
+        yield from _read(client, topic, first, last, batch)
+    finally:
+        client.close()
+
+
+def _read(client, topic, first, last, batch):
     assignments = []
-    for partition in sorted(metadata.partitions):
+    for partition in partitions(client, topic):
         start = first.get(partition, OFFSET_BEGINNING)
-        if last is not None and (partition not in last or (start != OFFSET_BEGINNING and last[partition] < start)):
+        if partition not in last or last[partition] < 0 or (start != OFFSET_BEGINNING and last[partition] < start):
             continue
         assignments.append(TopicPartition(topic, partition, start))
     if not assignments:
         return
     open_partitions = {a.partition for a in assignments}
-    consumer.assign(assignments)
-    idle_since = time.monotonic()
-    while open_partitions and time.monotonic() - idle_since < idle_s:
-        messages = consumer.consume(batch, timeout=0.5)
-        if messages:
-            idle_since = time.monotonic()
-        for message in messages:
+    client.assign(assignments)
+    while open_partitions:
+        for message in client.consume(batch, timeout=1.0):
             if message.error():
                 if message.error().code() == KafkaError._PARTITION_EOF:
                     continue
                 raise ServiceError(f"reading {topic}: {message.error()}")
             partition, offset = message.partition(), message.offset()
-            if partition not in open_partitions:
-                continue
-            kind, timestamp_ms = message.timestamp()
-            past_stop = stop_at_ms is not None and kind and timestamp_ms >= stop_at_ms
-            if past_stop or (last is not None and offset > last[partition]):
-                open_partitions.discard(partition)
-                consumer.incremental_unassign([TopicPartition(topic, partition)])
-                continue
-            yield KafkaMeta(topic, partition, offset, timestamp_ms if kind else None), message.value()
-            if last is not None and offset >= last[partition]:
-                open_partitions.discard(partition)
-                consumer.incremental_unassign([TopicPartition(topic, partition)])
+            if partition in open_partitions and offset <= last[partition]:
+                kind, timestamp_ms = message.timestamp()
+                yield KafkaMeta(topic, partition, offset, timestamp_ms if kind else None), message.value()
+        # Done with a partition once its position (the next offset to fetch) is past its last
+        # offset: the last offsets may be transaction markers or aborted records, never delivered.
+        done = [tp for tp in client.position([TopicPartition(topic, p) for p in open_partitions])
+                if tp.offset > last[tp.partition]]  # fmt: skip
+        if done:
+            client.incremental_unassign(done)
+            open_partitions -= {tp.partition for tp in done}

@@ -56,7 +56,7 @@ def send(
             "acks": "all",
             "linger.ms": 20,
             "compression.type": "lz4",
-            "message.max.bytes": max(1_000_000, domain.max_message_bytes * 4),
+            "message.max.bytes": settings.kafka.max_message_bytes + 65536,  # the broker, not the client, refuses
         }
     )
     delivery = Delivery()

@@ -5,7 +5,7 @@ does not have), so a replay never duplicates an event, and route malformed recor
 dead-letter table, merged ON (topic, partition, offset).
 
 - Recovery (default), for when the stream was down: reads from the offsets committed in bronze
-  up to the first record stamped at or after min(end, now) (or until the topic is idle). Every
+  up to the last record stamped before `end` (Kafka's offsets for that time). Every
   commit records the offsets it covers in the snapshot, as the stream does, so the stream
   resumes after them and never appends them again. Records the stream never committed are
   recovered even if stamped before `start`: skipping them would lose them.
@@ -13,8 +13,8 @@ dead-letter table, merged ON (topic, partition, offset).
   committed in bronze and keeps events whose event time is in [start, end) (malformed records:
   whose Kafka timestamp is). Offsets do not move: what is beyond them belongs to the stream.
 
-Spark has no Kafka connector jar here, so this job reads with confluent-kafka into Arrow and
-writes with PyIceberg.
+It reads with confluent-kafka into Arrow and writes with PyIceberg (moving it onto Spark's
+Kafka source, now in locks/jars.toml, is the next step of the streaming rework).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from lakehouse.domains import Domain
 from lakehouse.engines.iceberg import load_catalog
 from lakehouse.errors import LakehouseError
 from lakehouse.events.contracts import Contract, check_record
-from lakehouse.events.read import read_range
+from lakehouse.events.read import end_offsets, read_range
 from lakehouse.medallion.runs import AUDIT, RunResult, audited_run, fault_point
 from lakehouse.settings import Settings
 from lakehouse.streaming.iceberg_commit import committed_offsets, next_commit
@@ -136,7 +136,6 @@ def run(
     backfill: bool = False,
     dry_run: bool = False,
     run_id: str | None = None,
-    idle_s: float = 5.0,
     chunk: int = 100_000,
 ) -> RunResult:
     catalog = load_catalog(settings)
@@ -157,11 +156,11 @@ def run(
         },
         record=lambda row: audit.append(pa.Table.from_pylist([row], schema=audit.schema().as_arrow())),
     ) as result:
-        _replay(settings, domain, bronze, letters, start, end, backfill, dry_run, idle_s, chunk, result)
+        _replay(settings, domain, bronze, letters, start, end, backfill, dry_run, chunk, result)
     return result
 
 
-def _replay(settings, domain, bronze, letters, start, end, backfill, dry_run, idle_s, chunk, result):
+def _replay(settings, domain, bronze, letters, start, end, backfill, dry_run, chunk, result):
     topic = domain.topic.name
     committed = committed_offsets(bronze).get(topic, {})
     if backfill:
@@ -170,12 +169,13 @@ def _replay(settings, domain, bronze, letters, start, end, backfill, dry_run, id
                 f"bronze {domain.tables.bronze} has no committed offsets for {topic}: there is nothing to "
                 "backfill from; run without --backfill to recover the topic from its earliest offsets"
             )
-        first, last, stop_at, window = {}, committed, None, (start, end)
+        first, last, window = {}, committed, (start, end)
     else:
-        first, last, window = {p: o + 1 for p, o in committed.items()}, None, None
-        stop_at = int(min(end, datetime.now(UTC)).timestamp() * 1000)
+        # the records that reached the broker before `end`, from bronze's position on
+        first, window = {p: o + 1 for p, o in committed.items()}, None
+        last = end_offsets(settings, topic, int(end.timestamp() * 1000))
     result.details.update(mode="backfill" if backfill else "recovery", from_offsets=first or "earliest")
-    records = read_range(settings, topic, first, last, stop_at, idle_s)
+    records = read_range(settings, topic, first, last)
     contract, seen = domain.validator(), set()
     watermarks = PartitionWatermarks(domain.allowed_lateness, domain.topic.partitions)
     read_to: dict[int, int] = {}

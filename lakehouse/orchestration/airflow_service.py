@@ -62,9 +62,9 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.state_dir / "logs" / "airflow"),
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(af.log_server_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(af.trigger_log_server_port),
-        # The Spark jobs' connection: spark-submit from this venv, local master.
+        # The Spark jobs' connection: spark-submit from this venv, to the configured master.
         "AIRFLOW_CONN_LAKEHOUSE_SPARK": json.dumps(
-            {"conn_type": "spark", "host": settings.spark.master, "extra": {"deploy-mode": "client"}}
+            {"conn_type": "spark", "host": settings.spark.master_url, "extra": {"deploy-mode": "client"}}
         ),
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
     }

@@ -99,6 +99,7 @@ def spark_submit_kwargs(job: str) -> dict:
         "name": f"lakehouse-{job}",
         "jars": ",".join(jar_paths(config)),
         "driver_memory": config.spark.driver_memory,
+        "executor_memory": config.spark.executor_memory,
         "conf": {
             "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
             "spark.sql.session.timeZone": "UTC",

@@ -1,1 +1,1 @@
-"""The embedded service stack: SeaweedFS (S3), Tansu (Kafka protocol) and PostgreSQL under supervisord."""
+"""The embedded service stack under supervisord: SeaweedFS (S3), PostgreSQL, Apache Kafka, the Flink session cluster, optionally a Spark standalone cluster."""

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lakehouse.bootstrap.jars import group_dir
+from lakehouse.engines.java import java_bin
 from lakehouse.errors import ServiceError
-from lakehouse.services import kafka, postgres, s3
+from lakehouse.services import flink, kafka, postgres, s3
 from lakehouse.settings import Settings
 
 SEAWEEDFS_INTERNAL = (
@@ -40,6 +42,8 @@ class Service:
     user: str | None = None
     prepare: Callable[[], None] = field(default=lambda: None)
     start_timeout_s: float | None = None  # instead of embedded.health_timeout_s
+    env: dict[str, str] = field(default_factory=dict)  # on top of supervisord's environment
+    stop_wait_s: int = 30  # after the stop signal, before SIGKILL
 
 
 def artifact(settings: Settings, name: str) -> Path:
@@ -80,26 +84,64 @@ def seaweedfs(settings: Settings) -> Service:
     )
 
 
-def tansu(settings: Settings) -> Service:
-    url = f"tcp://{settings.kafka.host}:{settings.kafka.port}"
-    command = [
-        str(artifact(settings, "tansu")),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        # Log segments on the S3 server, so topics and committed offsets survive restarts.
-        "--storage-engine",
-        f"s3://{settings.s3.kafka_bucket}/",
-    ]
+def kafka_broker(settings: Settings) -> Service:
+    """Apache Kafka in KRaft combined mode, its jars from Maven Central (locks/jars.toml)."""
+    folder = settings.state_dir / "kafka"
+    config = folder / "server.properties"
+    classpath = str(group_dir(settings.project_root, "kafka") / "*")
+    java = [java_bin(), f"-Xmx{settings.kafka.heap}", f"-Xms{settings.kafka.heap}", "-cp", classpath]
+
+    def prepare() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        config.write_text(kafka.server_properties(settings))
+        if (kafka.data_dir(settings) / "meta.properties").exists():
+            return
+        # First start: format the log folder as a new single-node cluster.
+        command = [*java, "kafka.tools.StorageTool", "format", "-t", kafka.new_cluster_id(), "-c", str(config)]
+        result = subprocess.run([*command, "--standalone"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError(f"formatting Kafka's storage failed: {(result.stderr or result.stdout).strip()[-800:]}")
+
     return Service(
         name="kafka",
-        command=command,
-        ports={"Kafka": (settings.kafka.host, settings.kafka.port)},
+        command=[*java, "-Dorg.slf4j.simpleLogger.defaultLogLevel=info", "kafka.Kafka", str(config)],
+        ports={
+            "Kafka": (settings.kafka.host, settings.kafka.port),
+            "Kafka controller": (settings.kafka.host, settings.kafka.controller_port),
+        },
         endpoint=settings.kafka.bootstrap_servers,
         health=kafka.check,
+        prepare=prepare,
     )
+
+
+def flink_cluster(settings: Settings) -> list[Service]:
+    """A Flink standalone session cluster: one JobManager and one TaskManager, from PyFlink's
+    own scripts in the foreground (supervisord restarts either if it dies)."""
+    env = flink.environment(settings)
+    host = settings.flink.host
+    return [
+        Service(
+            name="flink-jobmanager",
+            command=["bash", flink.script(settings, "jobmanager.sh"), "start-foreground"],
+            ports={
+                "Flink REST API and UI": (host, settings.flink.rest_port),
+                "Flink JobManager RPC": (host, settings.flink.rpc_port),
+            },
+            endpoint=settings.flink.rest_url,
+            health=flink.check_jobmanager,
+            prepare=lambda: flink.prepare(settings),
+            env=env,
+        ),
+        Service(
+            name="flink-taskmanager",
+            command=["bash", flink.script(settings, "taskmanager.sh"), "start-foreground"],
+            ports={},
+            endpoint=f"{settings.flink.taskmanager_slots} task slots",
+            health=flink.check_taskmanager,
+            env=env,
+        ),
+    ]
 
 
 def postgres_bin_dir() -> Path:
@@ -202,9 +244,82 @@ def postgresql(settings: Settings) -> Service:
     )
 
 
+def spark_cluster(settings: Settings) -> list[Service]:
+    """A Spark standalone master and one worker from pyspark's own launcher (`spark-class`), for
+    `spark.standalone: true`: every Spark job then runs on them instead of in local threads."""
+    spark = settings.spark
+    spark_class = str(Path(sys.executable).parent / "spark-class")
+    env = {
+        "SPARK_LOG_DIR": str(settings.state_dir / "logs"),
+        "SPARK_WORKER_DIR": str(settings.state_dir / "spark" / "work"),
+        "SPARK_LOCAL_IP": spark.host,
+        "PYSPARK_PYTHON": sys.executable,
+        # the daemons' own heap; executors get spark.executor.memory
+        "SPARK_DAEMON_MEMORY": "512m",
+    }
+    master = spark.master_url
+    return [
+        Service(
+            name="spark-master",
+            command=[
+                spark_class,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                spark.host,
+                "--port",
+                str(spark.master_port),
+                "--webui-port",
+                str(spark.master_ui_port),
+            ],  # fmt: skip
+            ports={
+                "Spark master": (spark.host, spark.master_port),
+                "Spark master UI": (spark.host, spark.master_ui_port),
+            },
+            endpoint=master,
+            health=lambda settings: spark_health(settings, workers=0),
+            env=env,
+        ),
+        Service(
+            name="spark-worker",
+            command=[
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                "--host",
+                spark.host,
+                "--cores",
+                str(spark.worker_cores),
+                "--memory",
+                spark.worker_memory,
+                "--webui-port",
+                str(spark.worker_ui_port),
+                master,
+            ],  # fmt: skip
+            ports={"Spark worker UI": (spark.host, spark.worker_ui_port)},
+            endpoint=f"{spark.worker_cores} cores, {spark.worker_memory}",
+            health=lambda settings: spark_health(settings, workers=1),
+            env=env,
+        ),
+    ]
+
+
+def spark_health(settings: Settings, workers: int) -> None:
+    """The master's JSON status: ALIVE, with at least `workers` workers registered."""
+    import requests
+
+    url = f"http://{settings.spark.host}:{settings.spark.master_ui_port}/json/"
+    try:
+        status = requests.get(url, timeout=5).json()
+    except (requests.RequestException, ValueError) as exc:
+        raise ServiceError(f"the Spark master does not answer at {url}: {type(exc).__name__}") from exc
+    alive = sum(1 for worker in status.get("workers", []) if worker.get("state") == "ALIVE")
+    if status.get("status") != "ALIVE" or alive < workers:
+        raise ServiceError(f"the Spark master is {status.get('status')} with {alive} workers alive")
+
+
 def services(settings: Settings) -> list[Service]:
-    """In start order: the broker stores its log on the S3 server."""
-    return [seaweedfs(settings), postgresql(settings), tansu(settings)]
+    """The base services; none needs another to start, so they start together."""
+    spark = spark_cluster(settings) if settings.spark.standalone else []
+    return [seaweedfs(settings), postgresql(settings), kafka_broker(settings), *flink_cluster(settings), *spark]
 
 
 def airflow_services(settings: Settings) -> list[Service]:
@@ -298,19 +413,23 @@ def generator_program(settings: Settings, domain: str) -> Service:
 
 
 def stream_program(settings: Settings, domain: str) -> Service:
-    """The Flink bronze-ingestion job of one domain, a long-running process under supervisord
-    (started by `lakehouse stream start`, not by `up`); if it dies it is restarted and resumes
-    from its latest checkpoint."""
-    python = settings.project_root / ".venv-flink/bin/python"
-    job = settings.project_root / "flink_jobs/bronze_ingest.py"
+    """The keeper of one domain's Flink job on the session cluster (started by `lakehouse stream
+    start`, not by `up`): it submits the job, resuming from its latest savepoint or checkpoint,
+    watches it, and stops it with a savepoint when stopped. If the job is lost (the JobManager
+    restarted), the keeper exits, supervisord restarts it, and it submits the job again."""
     return Service(
-        name=f"stream-{domain}",
-        command=[str(python), str(job), "--domain", domain],
+        name=stream_program_name(domain),
+        command=[sys.executable, "-m", "lakehouse.streaming.keeper", "--domain", domain],
         ports={},
         endpoint=f"bronze ingestion of {domain}",
         health=lambda _settings: None,
         stopsignal="TERM",
+        stop_wait_s=150,  # the savepoint
     )
+
+
+def stream_program_name(domain: str) -> str:
+    return f"stream-{domain}"
 
 
 def stream_programs(settings: Settings) -> list[Service]:

@@ -43,7 +43,7 @@ def ensure_buckets(settings: Settings) -> list[str]:
     """Create the project's buckets if missing; return the ones created."""
     s3 = client(settings)
     created = []
-    for bucket in (settings.s3.warehouse_bucket, settings.s3.kafka_bucket):
+    for bucket in (settings.s3.warehouse_bucket,):
         if not s3.bucket_exists(bucket):
             s3.make_bucket(bucket)
             created.append(bucket)

@@ -18,15 +18,17 @@ from lakehouse.settings import Settings
 
 
 def supervisor_env(settings: Settings) -> dict[str, str]:
-    """The environment every embedded service inherits: S3 credentials for the server and the broker."""
+    """The environment every embedded service inherits: the S3 server's credentials (it enforces
+    them) and the clients' (Flink's S3 filesystem, PyIceberg)."""
     return {
         **os.environ,
         "AWS_ACCESS_KEY_ID": settings.secret("s3", "access_key"),
         "AWS_SECRET_ACCESS_KEY": settings.secret("s3", "secret_key"),
         "AWS_DEFAULT_REGION": settings.s3.region,
         "AWS_REGION": settings.s3.region,
-        "AWS_ENDPOINT": settings.s3.endpoint,
-        "AWS_ALLOW_HTTP": "true",
+        # AWS SDK 2.30+ sends checksum headers some S3 servers reject; only when required.
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED",
+        "AWS_RESPONSE_CHECKSUM_VALIDATION": "WHEN_REQUIRED",
         "JUPYTER_TOKEN": settings.secret("jupyter", "token"),
         **({"JAVA_HOME": java17_home()} if java17_home() and "JAVA_HOME" not in os.environ else {}),
     }
@@ -64,8 +66,9 @@ def app_services(settings: Settings) -> list[Service]:
 
 
 def up(settings: Settings, log: Callable[[str], None] = print, apps: bool = True) -> None:
-    """Start the base services (S3, PostgreSQL, Kafka), each healthy before the next, then, with
-    `apps`, JupyterLab and Airflow's components together. Running ones are left alone."""
+    """Start the base services (S3, PostgreSQL, Kafka, the Flink cluster) together, then, once all
+    are healthy and with `apps`, JupyterLab and Airflow's components together. Running ones are
+    left alone."""
     settings.require_secrets()
     base, extra = services(settings), app_services(settings)
     stack = base + (extra if apps else [])
@@ -80,9 +83,9 @@ def up(settings: Settings, log: Callable[[str], None] = print, apps: bool = True
         supervisor.write_config(programs)
         supervisor.start_daemon(supervisor_env(settings))
     names = {s.name for s in to_start}
-    # Each base service needs the one before it (Kafka stores its log in S3); the apps need only
-    # the base and Airflow's schema (the api-server's `prepare`), so they start together.
-    for wave in [[service] for service in base] + ([extra] if apps else []):
+    # No base service needs another; the apps need the base (Airflow its database and schema,
+    # the api-server's `prepare`), so they start together after it.
+    for wave in [base] + ([extra] if apps else []):
         started = time.monotonic()
         for service in wave:
             if service.name in names:
@@ -99,7 +102,11 @@ def up(settings: Settings, log: Callable[[str], None] = print, apps: bool = True
 
 
 def down(settings: Settings) -> None:
-    Supervisor(settings.state_dir).shutdown()
+    """Stop everything: the streams first (each stops its job with a savepoint, which needs the
+    Flink cluster), then the apps, then the base services."""
+    streams = [program.name for program in stream_programs(settings)]
+    apps = [service.name for service in app_services(settings)]
+    Supervisor(settings.state_dir).shutdown(layers=[streams, apps])
 
 
 @dataclass

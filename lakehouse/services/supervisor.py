@@ -16,6 +16,13 @@ from lakehouse.errors import ServiceError
 from lakehouse.services.embedded import Service
 
 
+def environment_line(env: dict[str, str]) -> str:
+    """supervisord's `environment=` syntax: KEY="value" pairs, quotes and percent signs escaped."""
+    return ",".join(
+        f'{key}="{value.replace(chr(34), chr(92) + chr(34))}"'.replace("%", "%%") for key, value in env.items()
+    )
+
+
 class Supervisor:
     def __init__(self, state_dir: Path):
         self.folder = state_dir / "supervisor"
@@ -74,7 +81,7 @@ class Supervisor:
                 "startsecs=2",
                 "startretries=3",
                 f"stopsignal={service.stopsignal}",
-                "stopwaitsecs=30",
+                f"stopwaitsecs={service.stop_wait_s}",
                 "redirect_stderr=true",
                 f"stdout_logfile={self.log_file(service.name)}",
                 "stdout_logfile_maxbytes=50MB",
@@ -83,6 +90,7 @@ class Supervisor:
                 "stopasgroup=true",
                 "killasgroup=true",
                 *([f"user={service.user}"] if service.user else []),
+                *([f"environment={environment_line(service.env)}"] if service.env else []),
             ]
         self.config.write_text("\n".join(lines) + "\n")
         self.config.chmod(0o600)
@@ -139,14 +147,18 @@ class Supervisor:
         text = path.read_text(errors="replace").splitlines()[-lines:]
         return "\n".join(f"  {line}" for line in text) + f"\n  (full log: {path})"
 
-    def shutdown(self, timeout_s: float = 60) -> None:
-        """Stop every service (reverse start order) and supervisord itself."""
+    def shutdown(self, layers: list[list[str]] = (), timeout_s: float = 180) -> None:
+        """Stop every service and supervisord itself. `layers` are stopped first, one after the
+        other (the programs of a layer together), so that a stream job can take its savepoint
+        while the Flink cluster still runs; the rest then in reverse start order."""
         if not self.running():
             return
+        deadline = time.monotonic() + timeout_s
+        for layer in layers:
+            self.stop_together(layer, deadline)
         self.rpc.stopAllProcesses(True)
         pid = int(self.pidfile.read_text()) if self.pidfile.exists() else None
         self.rpc.shutdown()
-        deadline = time.monotonic() + timeout_s
         while pid and time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
@@ -155,3 +167,14 @@ class Supervisor:
             time.sleep(0.2)
         if pid:
             raise ServiceError(f"supervisord (pid {pid}) did not exit within {timeout_s:.0f}s")
+
+    def stop_together(self, names: list[str], deadline: float) -> None:
+        """Send the stop signal to every running one of `names`, then wait until all have stopped."""
+        stopping = []
+        for info in self.rpc.getAllProcessInfo():
+            if info["name"] in names and info["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
+                self.rpc.stopProcess(info["name"], False)
+                stopping.append(info["name"])
+        while stopping and time.monotonic() < deadline:
+            stopping = [n for n in stopping if self.process(n)["statename"] not in ("STOPPED", "EXITED", "FATAL")]
+            time.sleep(0.3)

@@ -1,4 +1,5 @@
-"""`lakehouse stream start | stop | status`: the bronze ingestion jobs under supervisord."""
+"""`lakehouse stream start | stop | status`: each domain's job on the Flink session cluster,
+kept there by its `stream-<domain>` keeper under supervisord."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ from datetime import UTC, datetime
 
 from lakehouse.domains import Domain, get_domain, load_domains
 from lakehouse.engines.iceberg import load_catalog
-from lakehouse.errors import ServiceError
+from lakehouse.errors import LakehouseError, ServiceError
 from lakehouse.events.topics import ensure_topics
+from lakehouse.services import flink
+from lakehouse.services.embedded import stream_program_name
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import Settings
 from lakehouse.streaming.checkpoints import checkpoint_dir, latest_checkpoint
 from lakehouse.streaming.iceberg_commit import committed_offsets
-
-
-def program(domain: str) -> str:
-    return f"stream-{domain}"
 
 
 def running_supervisor(settings: Settings) -> Supervisor:
@@ -32,17 +31,17 @@ def start(settings: Settings, domain_name: str | None) -> Domain:
     supervisor = running_supervisor(settings)
     ensure_topics(settings, [domain])
     try:
-        supervisor.start(program(domain.name))
+        supervisor.start(stream_program_name(domain.name))
     except xmlrpc.client.Fault as fault:  # a domain added after `make up`
         raise ServiceError(
-            f"{program(domain.name)} is unknown to supervisord: restart the stack (make down && make up)"
+            f"{stream_program_name(domain.name)} is unknown to supervisord: restart the stack (make down && make up)"
         ) from fault
     return domain
 
 
 def stop(settings: Settings, domain_name: str | None) -> Domain:
     domain = get_domain(settings.definitions_dir, domain_name)
-    running_supervisor(settings).stop(program(domain.name))
+    running_supervisor(settings).stop(stream_program_name(domain.name))
     return domain
 
 
@@ -56,10 +55,23 @@ class StreamStatus:
     committed_offsets: dict[int, int]
     checkpoint: str | None
     freshness_sla_s: float
+    # From the Flink REST API: the job's id, state, restarts, checkpoints and records read.
+    job: dict | None = None
 
     @property
     def seconds_since_commit(self) -> float | None:
         return None if self.last_commit is None else (datetime.now(UTC) - self.last_commit).total_seconds()
+
+
+def flink_job(settings: Settings, domain: str) -> dict | None:
+    """The domain's job on the session cluster with its metrics, or None if there is none."""
+    from lakehouse.streaming.keeper import job_name
+
+    try:
+        job = flink.alive_job(settings, job_name(domain))
+        return None if job is None else {"id": job["jid"], **flink.job_metrics(settings, job["jid"])}
+    except LakehouseError:
+        return None
 
 
 def status(settings: Settings, domain_name: str | None = None) -> list[StreamStatus]:
@@ -73,7 +85,7 @@ def status(settings: Settings, domain_name: str | None = None) -> list[StreamSta
         info = {"statename": "STOPPED", "pid": 0}
         if up:
             try:
-                info = supervisor.process(program(domain.name))
+                info = supervisor.process(stream_program_name(domain.name))
             except xmlrpc.client.Fault:
                 info = {"statename": "UNKNOWN", "pid": 0}
         table = catalog.load_table(domain.tables.bronze)
@@ -81,6 +93,7 @@ def status(settings: Settings, domain_name: str | None = None) -> list[StreamSta
         rows = int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
         last = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC) if snapshot else None
         checkpoint = latest_checkpoint(checkpoint_dir(settings, domain.name))
+        job = flink_job(settings, domain.name) if info["statename"] == "RUNNING" else None
         report.append(
             StreamStatus(
                 domain=domain.name,
@@ -91,6 +104,7 @@ def status(settings: Settings, domain_name: str | None = None) -> list[StreamSta
                 committed_offsets=committed_offsets(table).get(domain.topic.name, {}),
                 checkpoint=checkpoint.name if checkpoint else None,
                 freshness_sla_s=domain.freshness_sla.total_seconds(),
+                job=job,
             )
         )
     return report

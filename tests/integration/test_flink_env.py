@@ -1,4 +1,4 @@
-"""The Flink virtualenv (PyFlink 2.3, PyIceberg 0.8.1) reads the same settings and catalog."""
+"""The Flink virtualenv (PyFlink 2.0, PyIceberg 0.8.1) reads the same settings and catalog."""
 
 import json
 import os

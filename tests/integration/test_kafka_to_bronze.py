@@ -58,7 +58,7 @@ def test_recovery_then_backfill_never_duplicates(stack, iceberg_catalog):
     now = datetime.now(UTC)
 
     # Recovery: everything after bronze's committed offsets, each event once, malformed routed.
-    recovery = kafka_to_bronze.run(stack, domain, now - timedelta(hours=1), now + timedelta(minutes=1), idle_s=2)
+    recovery = kafka_to_bronze.run(stack, domain, now - timedelta(hours=1), now + timedelta(minutes=1))
     assert recovery.status == "success" and recovery.rows_read >= len(records)
     found = bronze_ids(iceberg_catalog, domain, ids)
     assert sorted(found) == ids  # all of them, none twice
@@ -70,7 +70,7 @@ def test_recovery_then_backfill_never_duplicates(stack, iceberg_catalog):
 
     # The same recovery again reads nothing new and commits nothing.
     snapshot = bronze.current_snapshot().snapshot_id
-    again = kafka_to_bronze.run(stack, domain, now - timedelta(hours=1), now + timedelta(minutes=1), idle_s=2)
+    again = kafka_to_bronze.run(stack, domain, now - timedelta(hours=1), now + timedelta(minutes=1))
     assert (again.rows_read, again.rows_merged) == (0, 0)
     assert bronze.refresh().current_snapshot().snapshot_id == snapshot
 
@@ -86,7 +86,7 @@ def test_recovery_then_backfill_never_duplicates(stack, iceberg_catalog):
     bronze.delete(In("event_id", lost))
     assert bronze_ids(iceberg_catalog, domain, lost) == []
 
-    backfill = kafka_to_bronze.run(stack, domain, day_start, day_end, backfill=True, idle_s=2)
+    backfill = kafka_to_bronze.run(stack, domain, day_start, day_end, backfill=True)
     assert backfill.rows_merged == len(lost)
     assert sorted(bronze_ids(iceberg_catalog, domain, ids)) == ids
     assert committed_offsets(bronze.refresh())[domain.topic.name] == offsets  # the stream's position is unchanged
@@ -94,7 +94,7 @@ def test_recovery_then_backfill_never_duplicates(stack, iceberg_catalog):
 
     # Backfill again, and a dry run: nothing merged, nothing committed.
     snapshot = bronze.refresh().current_snapshot().snapshot_id
-    assert kafka_to_bronze.run(stack, domain, day_start, day_end, backfill=True, idle_s=2).rows_merged == 0
+    assert kafka_to_bronze.run(stack, domain, day_start, day_end, backfill=True).rows_merged == 0
     assert bronze.refresh().current_snapshot().snapshot_id == snapshot
     cli = subprocess.run(
         [sys.executable, "spark_jobs/kafka_to_bronze.py", "--domain", "conversions", "--backfill", "--dry-run",

@@ -1,9 +1,9 @@
 """The Flink bronze ingestion job end to end, on the real broker, S3 server and catalog.
 
-One job run for the `sales` domain goes through three phases, each checked for exactness:
-generated events with duplicates, late and malformed ones (plus raw garbage); a kill -9 of
-the whole job mid-stream, restarted by supervisord from its checkpoint; and a broker restart
-mid-stream. After each phase bronze holds exactly the unique valid events sent so far, the
+The `sales` domain's job on the Flink session cluster goes through phases, each checked for
+exactness: generated events with duplicates, late and malformed ones (plus raw garbage); a
+kill -9 of the TaskManager mid-stream (supervisord restarts it, Flink restarts the job from its
+checkpoint); a broker restart mid-stream; and a stop with a savepoint and a start from it. After each phase bronze holds exactly the unique valid events sent so far, the
 dead-letter table exactly the rejected records, and sent = bronze + dead letters + duplicates.
 """
 
@@ -22,9 +22,12 @@ from confluent_kafka import Consumer, Producer
 from lakehouse.domains import get_domain
 from lakehouse.events.generator import Mix, generate
 from lakehouse.events.send import read_event_kinds, send
+from lakehouse.services import flink
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.streaming import operations
+from lakehouse.streaming.checkpoints import latest_restore_point, savepoint_dir
 from lakehouse.streaming.iceberg_commit import committed_offsets
+from lakehouse.streaming.keeper import job_name
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -186,21 +189,36 @@ def background_send(settings, domain, count, rate, seed, path, results):
     results.append(send(settings, domain, records, total=count, rate=rate, manifest_path=path, progress=False))
 
 
-def test_kill_dash_nine_mid_stream_stays_exact(stack, iceberg_catalog, sales, running_stream, ledger, tmp_path):
+def test_the_cluster_runs_the_job(stack, sales, running_stream):
+    """The REST API lists the domain's job as running, and `stream status` reports it."""
+    deadline = time.monotonic() + 120
+    while not (job := flink.alive_job(stack, job_name("sales"))) or job["state"] != "RUNNING":
+        assert time.monotonic() < deadline, f"no running job on the cluster: {flink.jobs(stack)}"
+        time.sleep(1)
+    [status] = operations.status(stack, "sales")
+    assert status.state == "RUNNING" and status.job["id"] == job["jid"] and status.job["state"] == "RUNNING"
+
+
+def test_kill_dash_nine_of_the_taskmanager_mid_stream_stays_exact(
+    stack, iceberg_catalog, sales, running_stream, ledger, tmp_path
+):
     supervisor = Supervisor(stack.state_dir)
+    job = flink.alive_job(stack, job_name("sales"))
     path, results = tmp_path / "phase2.json", []
     sender = threading.Thread(target=background_send, args=(stack, sales, 15_000, 2_000, 22, path, results))
     sender.start()
     time.sleep(4)  # mid-stream: the job is committing while events keep arriving
-    pid = supervisor.process("stream-sales")["pid"]
-    os.killpg(pid, signal.SIGKILL)  # the job process and its JVM and Python workers
+    pid = supervisor.process("flink-taskmanager")["pid"]
+    os.killpg(pid, signal.SIGKILL)  # the TaskManager's JVM and the job's Python workers
     sender.join()
     ledger.add(path, results[0])
     deadline = time.monotonic() + 60
-    while supervisor.process("stream-sales")["pid"] in (0, pid):
-        assert time.monotonic() < deadline, "supervisord did not restart the job"
+    while supervisor.process("flink-taskmanager")["pid"] in (0, pid):
+        assert time.monotonic() < deadline, "supervisord did not restart the TaskManager"
         time.sleep(1)
     wait_exact(iceberg_catalog, sales, ledger)
+    # the same job, restarted by Flink from its checkpoint (not resubmitted)
+    assert flink.job_metrics(stack, job["jid"])["restarts"] >= 1
 
 
 def test_broker_restart_mid_stream_stays_exact(stack, iceberg_catalog, sales, running_stream, ledger, tmp_path):
@@ -215,3 +233,23 @@ def test_broker_restart_mid_stream_stays_exact(stack, iceberg_catalog, sales, ru
     sender.join()
     ledger.add(path, results[0])
     wait_exact(iceberg_catalog, sales, ledger, timeout_s=300)
+
+
+def test_stop_with_savepoint_and_resume_from_it_stays_exact(
+    stack, iceberg_catalog, sales, running_stream, ledger, tmp_path
+):
+    operations.stop(stack, "sales")
+    assert flink.alive_job(stack, job_name("sales")) is None
+    [savepoint] = savepoint_dir(stack, "sales").glob("savepoint-*/_metadata")
+    assert latest_restore_point(stack, "sales") == savepoint.parent
+    # events arriving while the stream is stopped wait in Kafka
+    path = tmp_path / "phase4.json"
+    records = generate(sales, 3_000, mix=Mix(duplicates=0.05, late=0.02, out_of_order=0.05, malformed=0.02), seed=24)
+    ledger.add(path, send(stack, sales, records, total=3_000, manifest_path=path, progress=False))
+    operations.start(stack, "sales")
+    deadline = time.monotonic() + 120
+    while not (job := flink.alive_job(stack, job_name("sales"))) or job["state"] != "RUNNING":
+        assert time.monotonic() < deadline, "the job was not resubmitted"
+        time.sleep(1)
+    assert flink.job_metrics(stack, job["jid"])["restored_from"] == f"file:{savepoint.parent}"
+    wait_exact(iceberg_catalog, sales, ledger)

@@ -109,7 +109,7 @@ def test_second_setup_run_changes_nothing():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[setup] done" in result.stdout
-    for word in ("installing", "downloading", "relocating", "creating", "wrote"):
+    for word in ("installing", "downloading", "fetching", "creating", "wrote"):
         assert word not in result.stdout
     after = {p: p.stat().st_mtime_ns for p in (PROJECT_ROOT / ".artifacts").rglob("*") if p.is_file()}
     assert after == before

@@ -1,0 +1,199 @@
+"""JVM artifacts from Maven Central: declared in jvm/pom.xml, locked in locks/jars.toml.
+
+Each group (a profile of the pom: spark, flink, flink-s3, kafka) is resolved by Maven into its
+local repository (~/.m2, outside the clone, so every clone on the machine shares the
+downloads); every file is checked against the sha256 in the lock and hard-linked (or copied)
+into .artifacts/jars/<group>/, which then holds exactly the locked files. A file in Maven's
+repository whose checksum does not match is deleted and fetched again, once.
+
+    python3 -m lakehouse.bootstrap.jars relock   # after changing jvm/pom.xml: rewrite the lock
+
+Standard library only: it runs before the virtualenvs exist.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from lakehouse.bootstrap.common import SetupError, place, say, sha256_of, verified
+
+POM = "jvm/pom.xml"
+LOCK = "locks/jars.toml"
+JARS_DIR = ".artifacts/jars"
+GROUPS = ("spark", "flink", "flink-s3", "kafka")
+MAVEN_FIX = "check that `mvn` reaches Maven Central (make setup installs Debian's maven), then run `make setup` again"
+
+
+def maven_repo() -> Path:
+    """Maven's local repository: the user's own unless LAKEHOUSE_MAVEN_REPO names another."""
+    custom = os.environ.get("LAKEHOUSE_MAVEN_REPO")
+    return Path(custom) if custom else Path.home() / ".m2" / "repository"
+
+
+def load_lock(root: Path) -> dict[str, list[dict]]:
+    with open(root / LOCK, "rb") as handle:
+        return tomllib.load(handle)["group"]
+
+
+def group_dir(root: Path, group: str) -> Path:
+    return root / JARS_DIR / group
+
+
+def group_jars(root: Path, group: str) -> list[Path]:
+    """The locked jars of one group, as placed by `make setup` (what engines put on classpaths)."""
+    entries = load_lock(root).get(group)
+    if entries is None:
+        raise SetupError(f"{LOCK} has no group {group!r}")
+    return [group_dir(root, group) / entry["file"] for entry in entries]
+
+
+def repo_path(coordinates: str) -> Path:
+    """groupId:artifactId:version[:classifier] -> its file in the local repository."""
+    parts = coordinates.split(":")
+    group_id, artifact_id, version = parts[:3]
+    classifier = f"-{parts[3]}" if len(parts) > 3 else ""
+    return (
+        maven_repo() / Path(*group_id.split(".")) / artifact_id / version / f"{artifact_id}-{version}{classifier}.jar"
+    )
+
+
+def mvn(root: Path, group: str, *goal: str) -> None:
+    if shutil.which("mvn") is None:
+        raise SetupError("mvn not found: apt-get install maven (make setup installs it as root)")
+    repo = ["-Dmaven.repo.local=" + str(maven_repo())] if os.environ.get("LAKEHOUSE_MAVEN_REPO") else []
+    command = ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(root / POM), "-P", group, *repo, *goal]
+    # Quiet unless it fails: Maven's own output is noise next to the setup's progress lines.
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise SetupError(
+            f"resolving the {group} jars: `{' '.join(command)}` exited with {result.returncode}:\n{tail}\n{MAVEN_FIX}"
+        )
+
+
+def resolve(root: Path, group: str) -> None:
+    mvn(root, group, "dependency:resolve", "-DincludeScope=runtime")
+
+
+def ensure_group(root: Path, group: str, entries: list[dict]) -> None:
+    folder = group_dir(root, group)
+    missing = [e for e in entries if not verified(folder / e["file"], e["sha256"])]
+    if missing:
+        unresolved = [e for e in missing if not verified(repo_path(e["coordinates"]), e["sha256"])]
+        for attempt in (1, 2):
+            if not unresolved:
+                break
+            size = "" if attempt == 2 else f" ({len(unresolved)} of {len(entries)} files)"
+            say(f"[setup] fetching the {group} jars from Maven Central{size}")
+            resolve(root, group)
+            bad = [e for e in unresolved if not verified(repo_path(e["coordinates"]), e["sha256"])]
+            for entry in bad:
+                path = repo_path(entry["coordinates"])
+                if attempt == 1 and path.exists():
+                    say(f"[setup] {path} does not match its sha256 in {LOCK}: deleted, fetching it again")
+                    path.unlink()
+            unresolved = bad
+        if unresolved:
+            entry = unresolved[0]
+            path = repo_path(entry["coordinates"])
+            actual = sha256_of(path) if path.is_file() else "missing"
+            raise SetupError(
+                f"{entry['coordinates']} ({path}) has sha256 {actual}, expected {entry['sha256']} ({LOCK}). "
+                f"If jvm/pom.xml changed on purpose, run `python3 -m lakehouse.bootstrap.jars relock`."
+            )
+        for entry in missing:
+            place(repo_path(entry["coordinates"]), folder / entry["file"])
+    # Exactly the locked files: a jar left from an older lock would still be on the classpath.
+    wanted = {e["file"] for e in entries}
+    for stray in folder.glob("*"):
+        if stray.name not in wanted:
+            stray.unlink()
+
+
+def ensure(root: Path) -> None:
+    lock = load_lock(root)
+    unknown = set(lock) - set(GROUPS)
+    if unknown:
+        raise SetupError(f"{LOCK} names unknown groups {sorted(unknown)}; known: {list(GROUPS)}")
+    for group in GROUPS:
+        ensure_group(root, group, lock.get(group, []))
+
+
+# ---- relock: rewrite locks/jars.toml from what the pom resolves to ----
+
+
+def resolved_coordinates(root: Path, group: str) -> list[str]:
+    """The group's runtime closure as groupId:artifactId:version[:classifier]."""
+    with tempfile.NamedTemporaryFile("r", suffix=".txt") as out:
+        mvn(
+            root, group, "dependency:list", "-DincludeScope=runtime", f"-DoutputFile={out.name}", "-DappendOutput=false"
+        )
+        lines = Path(out.name).read_text().splitlines()
+    result = []
+    for line in lines:
+        match = re.match(r"^\s*([\w.\-]+):([\w.\-]+):jar:(?:([\w.\-]+):)?([\w.\-]+):(compile|runtime)", line)
+        if match:
+            group_id, artifact_id, classifier, version, _scope = match.groups()
+            # Maven prints group:artifact:type[:classifier]:version:scope
+            result.append(":".join([group_id, artifact_id, version] + ([classifier] if classifier else [])))
+    return sorted(result)
+
+
+def licence_of(coordinates: str) -> str:
+    """The licence named in the artifact's pom, or in the nearest parent pom that names one."""
+    group_id, artifact_id, version = coordinates.split(":")[:3]
+    for _ in range(6):
+        pom = maven_repo() / Path(*group_id.split(".")) / artifact_id / version / f"{artifact_id}-{version}.pom"
+        if not pom.is_file():
+            break
+        root = ET.parse(pom).getroot()
+        for element in root.iter():  # drop the namespace, so paths read the same with or without one
+            element.tag = element.tag.rsplit("}", 1)[-1]
+        name = root.find("licenses/license/name")
+        if name is not None and name.text:
+            return " ".join(name.text.split())
+        parent = root.find("parent")
+        if parent is None:
+            break
+        group_id, artifact_id, version = (parent.findtext(k) for k in ("groupId", "artifactId", "version"))
+    return "unknown"
+
+
+def relock(root: Path) -> None:
+    lines = [
+        "# JVM artifacts, resolved from Maven Central by `make setup` (jvm/pom.xml, one profile per",
+        "# group) and checked against these sha256s. Rewritten by `python3 -m lakehouse.bootstrap.jars relock`.",
+        "",
+    ]
+    for group in GROUPS:
+        coordinates = resolved_coordinates(root, group)
+        resolve(root, group)
+        say(f"[relock] {group}: {len(coordinates)} files")
+        for coordinate in coordinates:
+            path = repo_path(coordinate)
+            lines += [
+                f"[[group.{group}]]",
+                f'file = "{path.name}"',
+                f'coordinates = "{coordinate}"',
+                f'sha256 = "{sha256_of(path)}"',
+                f'license = "{licence_of(coordinate)}"',
+                "",
+            ]
+    (root / LOCK).write_text("\n".join(lines))
+    say(f"[relock] wrote {root / LOCK}")
+
+
+if __name__ == "__main__":
+    from lakehouse.bootstrap.common import PROJECT_ROOT
+
+    if sys.argv[1:] != ["relock"]:
+        sys.exit("usage: python3 -m lakehouse.bootstrap.jars relock")
+    relock(PROJECT_ROOT)
