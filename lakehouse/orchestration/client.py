@@ -92,10 +92,13 @@ class AirflowClient:
             time.sleep(max(0.0, min(self.poll_s, timeout_s - waited)))
 
     def _not_registered(self, missing: list[str], timeout_s: float) -> str:
+        from lakehouse.orchestration.airflow_service import airflow_home
         from lakehouse.services.supervisor import Supervisor
 
         dags_folder = self.settings.project_root / "dags"
         log_file = Supervisor(self.settings.state_dir).log_file("airflow-dag-processor")
+        # Airflow's default child-process log folder: one parse log per DAG file, by day.
+        parse_logs = airflow_home(self.settings) / "logs" / "dag_processor" / "latest"
         files = {dag_id: dags_folder / f"{dag_id}.py" for dag_id in missing}
         named = ", ".join(
             f"{dag_id} (dags/{path.name}{'' if path.is_file() else ': no such file'})" for dag_id, path in files.items()
@@ -103,7 +106,7 @@ class AirflowClient:
         lines = [
             f"Airflow has not registered the DAG{'s' if len(missing) > 1 else ''} {named} within {timeout_s:g}s: "
             f"its dag-processor has not parsed {'them' if len(missing) > 1 else 'it'}; see the dag-processor's log "
-            f"{log_file} and the import errors at {self.base}/dags"
+            f"{log_file} (per-file parse logs in {parse_logs}/) and the import errors at {self.base}/dags"
         ]
         for path in files.values():
             error = self.import_error(path.name)

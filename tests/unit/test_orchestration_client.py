@@ -141,5 +141,6 @@ def test_a_dag_that_never_appears_fails_quickly_naming_its_file_and_the_log(fake
     message = str(caught.value)
     assert "Airflow has not registered the DAG silver_hourly (dags/silver_hourly.py) within 0.3s" in message
     assert str(tmp_path / "state" / "logs" / "airflow-dag-processor.log") in message
+    assert str(tmp_path / "state" / "airflow" / "logs" / "dag_processor" / "latest") in message
     assert "ModuleNotFoundError: No module named 'nope'" in message
     assert not [r for r in fake.requests if r.startswith("POST /api/v2/")]  # nothing was triggered
