@@ -7,21 +7,33 @@ late events dated in earlier days and promote again, so gold shows a late-data c
 across its snapshots.
 Live events then keep arriving at `demo.live_rate` for the scheduled DAGs to promote.
 
-On a stack that already holds the demo's data (`make up` after `make down`), nothing is sent
-or re-run: the stream resumes from its checkpoint and the data is as it was.
+The demo is four steps: history sent, history promoted, late wave sent, late wave promoted.
+Each is recorded in the demo's state file (`.state/demo/<domain>.json`, replaced atomically) as
+soon as it is done, with what the later steps need (the offsets to wait for, the promoted
+window, the gold snapshots, the dates the late wave touched). A `make up` after a failure
+continues with the first step not recorded, so no load is ever sent twice. A send that was
+interrupted midway is repeated with the seed and clock recorded before it started: the same
+events again, which the stream drops as duplicates of the ones it already has.
+
+On a stack whose demo is complete (`make up` after `make down`), nothing is sent or re-run: the
+stream resumes from its checkpoint and the data is as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from lakehouse.domains import Domain, get_domain
 from lakehouse.engines.iceberg import load_catalog
 from lakehouse.errors import ServiceError
-from lakehouse.events.generator import Mix, generate
+from lakehouse.events.generator import Mix, Record, generate
 from lakehouse.events.send import send
 from lakehouse.orchestration import trigger
 from lakehouse.services.supervisor import Supervisor
@@ -30,69 +42,168 @@ from lakehouse.streaming import operations
 from lakehouse.streaming.iceberg_commit import committed_offsets
 
 LATE_WAVE = Mix(duplicates=0, late=1.0, out_of_order=0, malformed=0)
+STEPS = ("history_sent", "history_promoted", "late_sent", "late_promoted")
+DAGS = ("silver_hourly", "gold_daily")  # what the demo triggers, in order
+MANIFEST_KEYS = ("sent", "expected_unique_valid", "duplicates", "malformed", "first_offsets", "last_offsets",
+                 "started_at", "finished_at")  # fmt: skip
 
 
-def marker(settings: Settings, domain: Domain):
-    return settings.state_dir / "demo" / f"{domain.name}.json"
+def state_file(settings: Settings, domain_name: str) -> Path:
+    return settings.state_dir / "demo" / f"{domain_name}.json"
+
+
+def read_state(settings: Settings, domain_name: str | None = None) -> dict | None:
+    """The demo's record for a domain (default: the default domain), or None if it never ran."""
+    name = domain_name or get_domain(settings.definitions_dir, None).name
+    path = state_file(settings, name)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_state(settings: Settings, state: dict) -> None:
+    """Replace the state file in one rename, so a crash leaves the old record or the new one."""
+    path = state_file(settings, state["domain"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    with partial.open("w") as handle:
+        handle.write(json.dumps(state, indent=2) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def complete(state: dict) -> bool:
+    # A record from before the steps existed has only loaded_at: it was written when all was done.
+    return "loaded_at" in state
+
+
+def new_state(settings: Settings, domain: Domain) -> dict:
+    """The plan, recorded before anything is sent: a re-run of an interrupted send regenerates
+    exactly the same events from it, whatever the settings or the time are by then."""
+    now = datetime.now(UTC)
+    demo = settings.demo
+    dated_until = (demo.now if demo.now.tzinfo else demo.now.replace(tzinfo=UTC)) if demo.now else now
+    return {
+        "domain": domain.name,
+        "started": now.isoformat(),  # real time: the ingestion windows start from it
+        "dated_until": dated_until.astimezone(UTC).isoformat(),  # the events' "now"
+        "seed": random.SystemRandom().randrange(2**31),
+        "history_events": demo.history_events,
+        "history_days": demo.history_days,
+        "late_events": demo.late_events,
+        "steps": {},
+    }
+
+
+def record_step(settings: Settings, state: dict, step: str, result: dict) -> None:
+    state["steps"][step] = {"done_at": datetime.now(UTC).isoformat(), **result}
+    if step == STEPS[-1]:
+        state["loaded_at"] = state["steps"][step]["done_at"]
+    write_state(settings, state)
+    # Failure injection for tests, after the step is recorded (see lakehouse.medallion.runs);
+    # imported here because it brings pyspark along, which the rest of the demo does not need.
+    from lakehouse.medallion.runs import fault_point
+
+    fault_point(f"demo-after-{step.replace('_', '-')}")
 
 
 def start(settings: Settings, log: Callable[[str], None] = print) -> dict | None:
-    """Start the domain's stream and, on a fresh stack, send the historical load: both need only
-    S3, Kafka and the catalog, so they run while Airflow starts. Returns the load for `finish`,
-    or None when the stack already holds the demo's data."""
+    """Start the domain's stream and, unless it is already sent, the historical load: both need
+    only S3, Kafka and the catalog, so they run while Airflow starts. Returns the demo's state
+    for `finish`, or None when the demo is complete."""
     domain = get_domain(settings.definitions_dir, None)
     operations.start(settings, domain.name)
     log(f"  stream-{domain.name} starting (Flink: Kafka -> {domain.tables.bronze})")
-    done = marker(settings, domain)
-    if done.exists():
-        record = json.loads(done.read_text())
-        log(f"  demo data already loaded at {record['loaded_at']}: nothing sent or re-run")
+    state = read_state(settings, domain.name)
+    if state is not None and complete(state):
+        log(f"  demo data already loaded at {state['loaded_at']}: nothing sent or re-run")
         return None
-    demo = settings.demo
-    started = datetime.now(UTC)
-    log(f"  sending {demo.history_events} {domain.name} events over the last {demo.history_days:g} days")
-    history = send(
-        settings, domain, generate(domain, demo.history_events, Mix(), days=demo.history_days),
-        total=demo.history_events, progress=False,
-    )  # fmt: skip
-    return {"started": started, "history": history}
+    resumed = state is not None
+    if state is None:
+        state = new_state(settings, domain)
+        write_state(settings, state)
+    if "history_sent" in state["steps"]:
+        log(f"  history already sent at {state['steps']['history_sent']['done_at']}: not sending it again")
+        return state
+    days, until = state["history_days"], datetime.fromisoformat(state["dated_until"])
+    again = " (again: the last send was interrupted; the stream drops what it has)" if resumed else ""
+    log(
+        f"  sending {state['history_events']} {domain.name} events over the {days:g} days up to "
+        f"{until:%Y-%m-%d %H:%M} UTC{again}"
+    )
+    records = generate(domain, state["history_events"], Mix(), days=days, seed=state["seed"], clock=lambda: until)
+    record_step(settings, state, "history_sent", sent(settings, domain, records, state["history_events"]))
+    return state
 
 
 def finish(settings: Settings, pending: dict | None, log: Callable[[str], None] = print) -> None:
-    """Once Airflow is up: promote the load of `start` (if any), then start the live events."""
+    """Once Airflow is up: the steps `start` left (if any), then the live events."""
     domain = get_domain(settings.definitions_dir, None)
     if pending is not None:
-        record = promote_load(settings, domain, pending["started"], pending["history"], log)
-        done = marker(settings, domain)
-        done.parent.mkdir(parents=True, exist_ok=True)
-        done.write_text(json.dumps(record, indent=2))
+        run_steps(settings, domain, pending, log)
     if settings.demo.live_rate > 0:
         Supervisor(settings.state_dir).start(f"generator-{domain.name}")
         log(f"  generator-{domain.name} sending {settings.demo.live_rate:g} live events/s")
 
 
-def promote_load(settings: Settings, domain: Domain, started: datetime, history: dict, log) -> dict:
-    """The demo's record: what was sent and promoted, and when."""
-    demo = settings.demo
-    wait_for_bronze(settings, domain, history, log)
-    window = (hour_floor(started), hour_floor(datetime.now(UTC)) + timedelta(hours=1))
-    promote(settings, domain, window, log)
-    first_gold = datetime.now(UTC)
-    log(f"  first gold rows {(first_gold - started).total_seconds():.0f}s after the first event was sent")
+def run_steps(settings: Settings, domain: Domain, state: dict, log) -> None:
+    """Every step after the history's send that is not recorded yet, in order."""
+    from lakehouse.orchestration.client import AirflowClient
 
-    log(f"  sending {demo.late_events} late events (dated in earlier days): gold corrects those dates")
-    late = send(settings, domain, generate(domain, demo.late_events, LATE_WAVE), total=demo.late_events, progress=False)
-    wait_for_bronze(settings, domain, late, log)
-    window = (window[0], hour_floor(datetime.now(UTC)) + timedelta(hours=1))
-    promote(settings, domain, window, log)
-    return {
-        "domain": domain.name,
-        "loaded_at": datetime.now(UTC).isoformat(),
-        "history": {k: history[k] for k in ("sent", "expected_unique_valid", "duplicates", "malformed")},
-        "late": {k: late[k] for k in ("sent", "expected_unique_valid")},
-        "promoted": [window[0].isoformat(), window[1].isoformat()],
-        "seconds_to_first_gold": round((first_gold - started).total_seconds(), 1),
-    }
+    steps = state["steps"]
+    for step in STEPS[1:]:
+        if step in steps:
+            log(f"  {step.replace('_', ' ')}: already done at {steps[step]['done_at']}")
+    if "late_promoted" not in steps:
+        # Right after Airflow starts, its api-server answers before the dag-processor has parsed
+        # dags/: a trigger would be refused with 404.
+        AirflowClient(settings).wait_for_dags(DAGS, log=log)
+    started = datetime.fromisoformat(state["started"])
+    if "history_promoted" not in steps:
+        wait_for_bronze(settings, domain, steps["history_sent"], log)
+        window = promote(settings, domain, started, log)
+        first_gold = datetime.now(UTC)
+        log(f"  first gold rows {(first_gold - started).total_seconds():.0f}s after the demo started")
+        result = {"window": window, "gold_snapshots": gold_snapshots(settings, domain),
+                  "seconds_to_first_gold": round((first_gold - started).total_seconds(), 1)}  # fmt: skip
+        record_step(settings, state, "history_promoted", result)
+    if "late_sent" not in steps:
+        count, until = state["late_events"], datetime.fromisoformat(state["dated_until"])
+        log(f"  sending {count} late events (dated in earlier days): gold corrects those dates")
+        # Another seed than the history's: the same one would repeat the history's event ids.
+        records = generate(domain, count, LATE_WAVE, seed=state["seed"] + 1, clock=lambda: until)
+        record_step(settings, state, "late_sent", sent(settings, domain, records, count))
+    if "late_promoted" not in steps:
+        wait_for_bronze(settings, domain, steps["late_sent"], log)
+        window = promote(settings, domain, started, log)
+        record_step(
+            settings, state, "late_promoted", {"window": window, "gold_snapshots": gold_snapshots(settings, domain)}
+        )
+
+
+def sent(settings: Settings, domain: Domain, records: Iterator[Record], total: int) -> dict:
+    """Send the records; returns the step's record: the send's manifest and, per UTC event date,
+    how many unique valid events it holds (the dates gold will recompute)."""
+    dates: Counter[str] = Counter()
+
+    def counted() -> Iterator[Record]:
+        for record in records:
+            if record.event_id is not None:
+                moment = json.loads(record.value)[domain.event_time_field]
+                dates[datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC).date().isoformat()] += 1
+            yield record
+
+    manifest = send(settings, domain, counted(), total=total, progress=False)
+    return {**{key: manifest[key] for key in MANIFEST_KEYS}, "event_dates": dict(sorted(dates.items()))}
+
+
+def gold_snapshots(settings: Settings, domain: Domain) -> dict[str, int | None]:
+    """Each gold table's current snapshot: the time-travel notebook compares the demo's two."""
+    catalog = load_catalog(settings)
+    snapshots = {}
+    for spec in domain.gold:
+        current = catalog.load_table(spec.table).current_snapshot()
+        snapshots[spec.table] = current.snapshot_id if current else None
+    return snapshots
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -121,10 +232,13 @@ def wait_for_bronze(settings: Settings, domain: Domain, manifest: dict, log, tim
         time.sleep(2)
 
 
-def promote(settings: Settings, domain: Domain, window: tuple[datetime, datetime], log) -> None:
-    """silver_hourly, then gold_daily, over the ingestion range, as Airflow runs with params."""
-    for dag_id in ("silver_hourly", "gold_daily"):
+def promote(settings: Settings, domain: Domain, started: datetime, log) -> list[str]:
+    """silver_hourly, then gold_daily, as Airflow runs with params, over the ingestion range from
+    the hour the demo started to the end of the current hour; returns that window."""
+    window = (hour_floor(started), hour_floor(datetime.now(UTC)) + timedelta(hours=1))
+    for dag_id in DAGS:
         trigger.main(
             settings, dag_id, domain.name, window[0].isoformat(), window[1].isoformat(),
             backfill=False, dry_run=False, native=False, wait=True, log=lambda line: log(f"  {line}"),
         )  # fmt: skip
+    return [window[0].isoformat(), window[1].isoformat()]

@@ -7,6 +7,7 @@ defaults below. Nested keys use a double underscore: LAKEHOUSE_S3__SECRET_KEY.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -157,6 +158,9 @@ class DemoSettings(BaseModel):
     history_days: float = Field(3, gt=0)
     late_events: int = Field(500, ge=0)  # a second wave, dated in earlier days: gold corrects them
     live_rate: float = Field(2, ge=0)  # events/s sent for as long as the stack runs (0: none)
+    # Date the demo's events as if they were sent at this moment (UTC when naive) instead of when
+    # the demo first runs: a reproducible load (the tests pin it). Ingestion stays real time.
+    now: datetime | None = None
 
 
 class EmbeddedSettings(BaseModel):

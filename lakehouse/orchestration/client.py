@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
 import requests
@@ -12,6 +14,9 @@ from lakehouse.errors import LakehouseError, ServiceError
 from lakehouse.settings import Settings
 
 FINISHED = {"success", "failed"}
+# How long to wait for the dag-processor to register a DAG: its first parse of dags/ after a
+# start takes well under a minute on 2 cores; five minutes means the file is not being parsed.
+DAG_REGISTRATION_TIMEOUT_S = 300
 
 
 class RejectedRequest(LakehouseError):
@@ -19,7 +24,10 @@ class RejectedRequest(LakehouseError):
 
 
 class AirflowClient:
+    poll_s = 2.0  # between checks while waiting for the dag-processor
+
     def __init__(self, settings: Settings, timeout_s: float = 30):
+        self.settings = settings
         self.base = settings.airflow.url
         self.timeout_s = timeout_s
         self.session = requests.Session()
@@ -45,6 +53,78 @@ class AirflowClient:
         if response.status_code >= 300:
             raise ServiceError(f"{method} {path} failed ({response.status_code}): {response.text[:500]}")
         return response.json() if response.content else {}
+
+    def dag(self, dag_id: str) -> dict | None:
+        """The DAG as Airflow serves it, or None while the dag-processor has not registered it
+        (until then every request about the DAG, a trigger included, is refused with 404)."""
+        path = f"/dags/{quote(dag_id, safe='')}"
+        response = self.session.get(f"{self.base}/api/v2{path}", timeout=self.timeout_s)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 300:
+            raise ServiceError(f"GET {path} failed ({response.status_code}): {response.text[:500]}")
+        return response.json()
+
+    def wait_for_dags(
+        self,
+        dag_ids: Iterable[str],
+        timeout_s: float = DAG_REGISTRATION_TIMEOUT_S,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """Until Airflow has registered every DAG (its DAG endpoint answers 200). Right after
+        Airflow starts, the api-server is healthy before the dag-processor has parsed dags/, and a
+        trigger then fails with 404. A DAG still missing after `timeout_s` is a ServiceError
+        naming it, its file and the dag-processor's log."""
+        started = time.monotonic()
+        missing, reported = list(dict.fromkeys(dag_ids)), None
+        while True:
+            missing = [dag_id for dag_id in missing if self.dag(dag_id) is None]
+            waited = time.monotonic() - started
+            if not missing:
+                if reported is not None and log:
+                    log(f"  Airflow has registered the DAGs after {waited:.0f}s")
+                return
+            if waited >= timeout_s:
+                raise ServiceError(self._not_registered(missing, timeout_s))
+            if log and (reported is None or time.monotonic() - reported >= 10):
+                log(f"  waiting for Airflow's dag-processor to register {', '.join(missing)} ({waited:.0f}s)")
+                reported = time.monotonic()
+            time.sleep(max(0.0, min(self.poll_s, timeout_s - waited)))
+
+    def _not_registered(self, missing: list[str], timeout_s: float) -> str:
+        from lakehouse.orchestration.airflow_service import airflow_home
+        from lakehouse.services.supervisor import Supervisor
+
+        dags_folder = self.settings.project_root / "dags"
+        log_file = Supervisor(self.settings.state_dir).log_file("airflow-dag-processor")
+        # Airflow's default child-process log folder: one parse log per DAG file, by day.
+        parse_logs = airflow_home(self.settings) / "logs" / "dag_processor" / "latest"
+        files = {dag_id: dags_folder / f"{dag_id}.py" for dag_id in missing}
+        named = ", ".join(
+            f"{dag_id} (dags/{path.name}{'' if path.is_file() else ': no such file'})" for dag_id, path in files.items()
+        )
+        lines = [
+            f"Airflow has not registered the DAG{'s' if len(missing) > 1 else ''} {named} within {timeout_s:g}s: "
+            f"its dag-processor has not parsed {'them' if len(missing) > 1 else 'it'}; see the dag-processor's log "
+            f"{log_file} (per-file parse logs in {parse_logs}/) and the import errors at {self.base}/dags"
+        ]
+        for path in files.values():
+            error = self.import_error(path.name)
+            if error:
+                lines.append(f"  Airflow's import error for dags/{path.name}:\n{error}")
+        return "\n".join(lines)
+
+    def import_error(self, filename: str) -> str | None:
+        """The end of Airflow's import error for a file in dags/, if it reports one."""
+        try:
+            errors = self._call("GET", "/importErrors", params={"limit": 100})["import_errors"]
+        except (LakehouseError, requests.RequestException, KeyError):
+            return None  # only a hint for the message: never let it hide the real error
+        for error in errors:
+            if PurePosixPath(error["filename"]).name == filename:
+                trace = error.get("stack_trace", "").strip().splitlines()
+                return "\n".join(f"    {line}" for line in trace[-8:])
+        return None
 
     def trigger(self, dag_id: str, conf: dict) -> dict:
         """A manual run with params; returns the dag run."""

@@ -57,10 +57,14 @@ def run_params(require_range: bool = False) -> dict[str, Param]:
     )
     max_days = settings().airflow.max_range_days
     return {
+        # No domain is null (not ""): Airflow 3.3's select can be cleared, which sets null, and
+        # a schema refusing null would then refuse the form. The select shows null by its
+        # values_display label (the UI looks the label up under "null" or "None"), not as "null".
         "domain": Param(
             None,
             type=["null", "string"],
             enum=[None, *domain_names()],
+            values_display={None: "all domains"},
             title="Domain",
             description="Only this domain (empty: every domain in catalog/domains).",
         ),

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from lakehouse.settings import Settings
 from lakehouse.streaming.operations import StreamStatus
 
 
-def problems(status: StreamStatus) -> list[str]:
-    """What is wrong with one domain's stream, in words a person on call can act on."""
+def problems(status: StreamStatus, now: datetime | None = None) -> list[str]:
+    """What is wrong with one domain's stream at `now` (default: the current time), in words a
+    person on call can act on."""
     found = []
     if status.state != "RUNNING":
         found.append(
             f"the bronze stream of {status.domain} is {status.state}: start it with "
             f"`lakehouse stream start --domain {status.domain}` (log: .state/logs/stream-{status.domain}.log)"
         )
-    age = status.seconds_since_commit
+    age = seconds_since_commit(status, now)
     if age is None:
         found.append(f"bronze of {status.domain} has no commit yet")
     elif age > status.freshness_sla_s:
@@ -25,7 +28,14 @@ def problems(status: StreamStatus) -> list[str]:
     return found
 
 
-def check_stream(settings: Settings, domain: str) -> dict:
+def seconds_since_commit(status: StreamStatus, now: datetime | None = None) -> float | None:
+    """The age of bronze's last commit at `now` (default: the current time), None without one."""
+    if status.last_commit is None:
+        return None
+    return ((now or datetime.now(UTC)) - status.last_commit).total_seconds()
+
+
+def check_stream(settings: Settings, domain: str, now: datetime | None = None) -> dict:
     """Raises AirflowFailException listing the problems; returns the status otherwise. A stream
     nobody started (or that was stopped on purpose) is skipped, not failed: a crashed one is
     FATAL or BACKOFF in supervisord, never STOPPED."""
@@ -39,8 +49,10 @@ def check_stream(settings: Settings, domain: str) -> dict:
             f"the bronze stream of {domain} is not started; nothing to check "
             f"(start it with `lakehouse stream start --domain {domain}`)"
         )
-    found = problems(status)
+    now = now or datetime.now(UTC)  # one instant for the verdict and the report
+    found = problems(status, now)
     if found:
         raise AirflowFailException("; ".join(found))
-    print(f"{domain}: stream {status.state}, last bronze commit {status.seconds_since_commit:.0f}s ago")
-    return {"domain": domain, "state": status.state, "seconds_since_commit": status.seconds_since_commit}
+    age = seconds_since_commit(status, now)
+    print(f"{domain}: stream {status.state}, last bronze commit {age:.0f}s ago")
+    return {"domain": domain, "state": status.state, "seconds_since_commit": age}

@@ -2,7 +2,8 @@
 
 The params are checked here with the same rules as the DAG's first task, so a bad range is
 refused before anything reaches Airflow; Airflow validates them again against the DAG's
-Param schema (a refusal there starts no run either).
+Param schema (a refusal there starts no run either). Right after Airflow starts, the DAG may
+not be registered yet: the trigger waits for the dag-processor first (a bounded wait).
 """
 
 from __future__ import annotations
@@ -42,12 +43,19 @@ def main(
     native: bool,
     wait: bool,
     log: Callable[[str], None] = print,
+    dag_timeout_s: float | None = None,
 ) -> dict[str, str]:
-    """Returns {run_id: state} (states as last seen when not waiting); raises on a refusal or a failed run."""
-    from lakehouse.orchestration.client import AirflowClient
+    """Returns {run_id: state} (states as last seen when not waiting); raises on a refusal or a
+    failed run, or when Airflow has not registered the DAG within `dag_timeout_s` (default
+    client.DAG_REGISTRATION_TIMEOUT_S)."""
+    from lakehouse.orchestration.client import DAG_REGISTRATION_TIMEOUT_S, AirflowClient
 
     window = checked_window(settings, dag_id, domain, start, end, backfill, dry_run, native)
     client = AirflowClient(settings)
+    client.wait_for_dags(
+        [dag_id], timeout_s=DAG_REGISTRATION_TIMEOUT_S if dag_timeout_s is None else dag_timeout_s, log=log
+    )
+    # No domain (None or ""): the param's default, every domain.
     conf = {"backfill": backfill, "dry_run": dry_run} | ({"domain": domain} if domain else {})
     span = f"[{window.start.isoformat()}, {window.end.isoformat()})"
     if native:

@@ -5,7 +5,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from lakehouse.domains import get_domain
 from lakehouse.events.contracts import check_record
@@ -33,17 +33,18 @@ def test_topics_are_created_from_configuration_idempotently(stack):
     assert len(topics["conversions.events"].partitions) == 2
 
 
-def read_all(settings, topic: str, count: int, timeout_s: float = 90) -> list:
+def read_all(settings, topic: str, first_offsets: dict[str, int], count: int, timeout_s: float = 90) -> list:
+    """The records from the given offsets on: what one send wrote, and nothing another test
+    wrote to the topic before it."""
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"verify-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "session.timeout.ms": 6000,
         }
     )
-    consumer.subscribe([topic])
+    consumer.assign([TopicPartition(topic, int(p), offset) for p, offset in first_offsets.items()])
     messages = []
     deadline = time.monotonic() + timeout_s
     while len(messages) < count and time.monotonic() < deadline:
@@ -77,7 +78,7 @@ def test_generate_sends_exactly_what_the_manifest_says(stack, tmp_path):
     assert manifest["expected_unique_valid"] + manifest["duplicates"] + manifest["malformed"] == 3000
     assert manifest["duplicates"] > 0 and manifest["malformed"] > 0 and manifest["kinds"]["late"] > 0
 
-    messages = read_all(stack, "conversions.events", 3000)
+    messages = read_all(stack, "conversions.events", manifest["first_offsets"], 3000)
     assert len(messages) == 3000
     last = {}
     for message in messages:

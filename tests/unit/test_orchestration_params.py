@@ -24,6 +24,11 @@ def test_scheduled_run_processes_its_data_interval_for_every_domain():
                                         "--end", "2026-01-01T11:00:00+00:00"]  # fmt: skip
 
 
+@pytest.mark.parametrize("params", [{"domain": None}, {"domain": ""}, {}])
+def test_no_domain_null_or_empty_means_every_domain(params):
+    assert resolve(params).domains == tuple(DOMAINS)
+
+
 def test_a_range_wins_over_the_interval_and_naive_times_are_utc():
     window = resolve({"domain": "sales", "start_date": "2025-12-01", "end_date": "2025-12-03T00:00:00Z",
                       "backfill": True, "dry_run": True})  # fmt: skip
@@ -73,6 +78,15 @@ def test_lakehouse_trigger_refuses_bad_ranges_before_calling_airflow(clean_env, 
 
     with pytest.raises(LakehouseError, match=message):
         checked_window(load_settings(), dag_id, None, start, end, False, False, native)
+
+
+@pytest.mark.parametrize("domain", [None, ""])
+def test_lakehouse_trigger_without_a_domain_runs_every_domain(clean_env, domain):
+    from lakehouse.orchestration.trigger import checked_window
+    from lakehouse.settings import load_settings
+
+    window = checked_window(load_settings(), "gold_daily", domain, "2026-01-01", "2026-01-02", False, False, False)
+    assert window.domains == ("conversions", "sales")
 
 
 def test_a_native_backfill_may_span_more_than_one_runs_maximum(clean_env):

@@ -11,14 +11,16 @@ from lakehouse.orchestration import health
 from lakehouse.streaming import operations
 from lakehouse.streaming.operations import StreamStatus
 
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)  # the checks' clock, passed in: ages are exact
+
 
 def status(state="RUNNING", age_s: float | None = 30, sla_s=300) -> StreamStatus:
-    last = None if age_s is None else datetime.now(UTC) - timedelta(seconds=age_s)
+    last = None if age_s is None else NOW - timedelta(seconds=age_s)
     return StreamStatus("sales", state, 42 if state == "RUNNING" else None, 1000, last, {0: 9}, None, sla_s)
 
 
 def test_a_running_fresh_stream_has_no_problem():
-    assert health.problems(status()) == []
+    assert health.problems(status(), NOW) == []
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,7 @@ def test_a_running_fresh_stream_has_no_problem():
     ],
 )
 def test_problems_name_what_is_wrong_and_the_fix(kwargs, expected):
-    found = health.problems(status(**kwargs))
+    found = health.problems(status(**kwargs), NOW)
     assert len(found) == len(expected)
     for message, part in zip(found, expected, strict=True):
         assert part in message, message
@@ -44,6 +46,10 @@ def test_check_fails_loudly_skips_a_stream_nobody_started_and_passes_a_healthy_o
     for item, outcome in ((status(age_s=900), AirflowFailException), (status(state="STOPPED"), AirflowSkipException)):
         monkeypatch.setattr(operations, "status", lambda _settings, _domain=None, item=item: [item])
         with pytest.raises(outcome, match="sales"):
-            health.check_stream(settings, "sales")
+            health.check_stream(settings, "sales", NOW)
     monkeypatch.setattr(operations, "status", lambda _settings, _domain=None: [status()])
-    assert health.check_stream(settings, "sales")["state"] == "RUNNING"
+    assert health.check_stream(settings, "sales", NOW) == {
+        "domain": "sales",
+        "state": "RUNNING",
+        "seconds_since_commit": 30,
+    }
