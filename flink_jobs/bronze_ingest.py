@@ -24,6 +24,7 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pyflink.common import Configuration, Types
 from pyflink.common.serialization import SimpleStringSchema
@@ -51,14 +52,17 @@ class IngestFunction(KeyedProcessFunction):
     """Validate, dedup, flag late, buffer and commit. Keyed by a constant so that its buffer,
     dedup map and watermarks are checkpointed keyed state of one task."""
 
-    def __init__(self, domain_name: str, flush_interval_s: float, dedup_ttl_s: int):
+    def __init__(self, domain_name: str, definitions_dir: str, flush_interval_s: float, dedup_ttl_s: int):
         self.domain_name = domain_name
+        # The client's definitions folder travels with the function: the TaskManager's Python
+        # workers do not share the submitting process's environment.
+        self.definitions_dir = definitions_dir
         self.flush_interval_ms = int(flush_interval_s * 1000)
         self.dedup_ttl_s = dedup_ttl_s
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.settings: Settings = load_settings()
-        self.domain: Domain = get_domain(self.settings.definitions_dir, self.domain_name)
+        self.domain: Domain = get_domain(Path(self.definitions_dir), self.domain_name)
         self.contract = self.domain.validator()
         catalog = load_catalog(self.settings)
         self.bronze = catalog.load_table(self.domain.tables.bronze)
@@ -226,7 +230,8 @@ def build(settings: Settings, domain: Domain, flush_interval_s: float, dedup_ttl
         )
     )
     ingested = records.key_by(lambda _row: 0, key_type=Types.INT()).process(
-        IngestFunction(domain.name, flush_interval_s, dedup_ttl_s), output_type=Types.STRING()
+        IngestFunction(domain.name, str(settings.definitions_dir), flush_interval_s, dedup_ttl_s),
+        output_type=Types.STRING(),
     )
     sink = (
         KafkaSink.builder()

@@ -17,6 +17,16 @@ def problems(status: StreamStatus, now: datetime | None = None) -> list[str]:
             f"the bronze stream of {status.domain} is {status.state}: start it with "
             f"`lakehouse stream start --domain {status.domain}` (log: .state/logs/stream-{status.domain}.log)"
         )
+    elif status.job is None:
+        found.append(
+            f"the keeper of {status.domain} runs but the Flink cluster has no job for it: see "
+            f".state/logs/stream-{status.domain}.log and the Flink UI"
+        )
+    elif status.job["state"] != "RUNNING":
+        found.append(
+            f"the Flink job of {status.domain} is {status.job['state']} (restarts: {status.job['restarts']}): "
+            "see its exceptions in the Flink UI and .state/logs/flink/"
+        )
     age = seconds_since_commit(status, now)
     if age is None:
         found.append(f"bronze of {status.domain} has no commit yet")

@@ -24,9 +24,11 @@ import pytest
 from nbclient import NotebookClient
 
 from lakehouse.demo import read_state
+from lakehouse.events.read import end_offsets
 from lakehouse.medallion.runs import FAULT_VARIABLE
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import PROJECT_ROOT
+from lakehouse.streaming.iceberg_commit import committed_offsets
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.demo, pytest.mark.timeout(2400)]
 
@@ -75,16 +77,18 @@ def run_notebook(name: str) -> dict:
     return json.loads(line)
 
 
-def quiesce(supervisor: Supervisor, catalog) -> None:
-    """Stop the live events and wait until the stream has committed what it received (no new
-    bronze snapshot for 15 s; it commits every 2 s), so counts hold still while compared."""
+def quiesce(supervisor: Supervisor, catalog, settings) -> None:
+    """Stop the live events and wait until the stream's position (bronze's committed offsets)
+    has reached the end of every partition, so counts hold still while compared."""
     supervisor.stop("generator-sales")
+    ends = end_offsets(settings, "sales.events")
     bronze = catalog.load_table("bronze.sales_events")
-    last, since = None, time.monotonic()
-    while time.monotonic() - since < 15:
-        current = bronze.refresh().current_snapshot().snapshot_id
-        if current != last:
-            last, since = current, time.monotonic()
+    deadline = time.monotonic() + 180
+    while True:
+        position = committed_offsets(bronze.refresh()).get("sales.events", {})
+        if all(position.get(p, -1) >= end for p, end in ends.items()):
+            return
+        assert time.monotonic() < deadline, f"the stream is at {position}, the topic ends at {ends}"
         time.sleep(1)
 
 
@@ -99,7 +103,7 @@ def demo(stack, iceberg_catalog):
     lakehouse("down")
     second = lakehouse("up")
     supervisor = Supervisor(stack.state_dir)
-    quiesce(supervisor, iceberg_catalog)
+    quiesce(supervisor, iceberg_catalog, stack)
     yield SimpleNamespace(interrupted=interrupted, after_failure=after_failure, first=first, second=second,
                           before=before, state=read_state(stack))  # fmt: skip
     supervisor.stop("stream-sales")  # leave the stack as the other tests had it

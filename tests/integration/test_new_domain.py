@@ -1,17 +1,17 @@
 """A domain that exists only as configuration in test data streams into its own bronze table:
 catalog init creates its tables, `topics create` its topics, `generate` its events, and the
-unchanged Flink job ingests them exactly."""
+unchanged Flink job, submitted to the session cluster by its keeper, ingests them exactly."""
 
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
 from lakehouse.events.send import read_event_ids
-from lakehouse.settings import PROJECT_ROOT
 from tests.helpers import run_cli, write_clicks_catalog
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -30,13 +30,9 @@ def test_config_only_domain_end_to_end(stack, iceberg_catalog, tmp_path):
     assert result.returncode == 0, result.stderr
     manifest = json.loads(manifest_path.read_text())
 
+    # the keeper as `lakehouse stream start` runs it, with this domain's definitions folder
     job = subprocess.Popen(
-        [
-            str(PROJECT_ROOT / ".venv-flink/bin/python"),
-            str(PROJECT_ROOT / "flink_jobs/bronze_ingest.py"),
-            "--domain",
-            "clicks",
-        ],
+        [sys.executable, "-m", "lakehouse.streaming.keeper", "--domain", "clicks"],
         env=env,
         stdout=open(tmp_path / "job.log", "w"),  # noqa: SIM115 - closed with the process
         stderr=subprocess.STDOUT,
@@ -56,5 +52,7 @@ def test_config_only_domain_end_to_end(stack, iceberg_catalog, tmp_path):
         letters = iceberg_catalog.load_table("bronze.dead_letters").scan(selected_fields=("domain",)).to_arrow()
         assert letters["domain"].to_pylist().count("clicks") == manifest["malformed"]
     finally:
-        os.killpg(job.pid, signal.SIGTERM)
-        job.wait(60)
+        os.killpg(job.pid, signal.SIGTERM)  # stops the job on the cluster with a savepoint
+        job.wait(150)
+    assert job.returncode == 0, (tmp_path / "job.log").read_text()[-3000:]
+    assert "stopped; savepoint at" in (tmp_path / "job.log").read_text()

@@ -14,9 +14,10 @@ from lakehouse.streaming.operations import StreamStatus
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)  # the checks' clock, passed in: ages are exact
 
 
-def status(state="RUNNING", age_s: float | None = 30, sla_s=300) -> StreamStatus:
+def status(state="RUNNING", age_s: float | None = 30, sla_s=300, job_state: str | None = "RUNNING") -> StreamStatus:
     last = None if age_s is None else NOW - timedelta(seconds=age_s)
-    return StreamStatus("sales", state, 42 if state == "RUNNING" else None, 1000, last, {0: 9}, None, sla_s)
+    job = None if job_state is None or state != "RUNNING" else {"id": "j1", "state": job_state, "restarts": 2}
+    return StreamStatus("sales", state, 42 if state == "RUNNING" else None, 1000, last, {0: 9}, None, sla_s, job)
 
 
 def test_a_running_fresh_stream_has_no_problem():
@@ -30,6 +31,8 @@ def test_a_running_fresh_stream_has_no_problem():
         ({"age_s": None}, ["bronze of sales has no commit yet"]),
         ({"state": "FATAL"}, ["the bronze stream of sales is FATAL: start it with `lakehouse stream start"]),
         ({"state": "BACKOFF", "age_s": 901}, ["is BACKOFF", "is stale"]),
+        ({"job_state": "RESTARTING"}, ["the Flink job of sales is RESTARTING (restarts: 2)"]),
+        ({"job_state": None}, ["the keeper of sales runs but the Flink cluster has no job for it"]),
     ],
 )
 def test_problems_name_what_is_wrong_and_the_fix(kwargs, expected):
