@@ -3,10 +3,13 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 LAKEHOUSE := $(VENV)/bin/python -m lakehouse
+# Which stack up/down/status/reset act on (Docker Compose or embedded): lakehouse/bootstrap/modes.py.
+MODE := $(PYTHON) -m lakehouse.bootstrap.modes
+MODE_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status catalog-init test test-fast lint bench reset
+.PHONY: help setup up down status catalog-init test test-fast lint bench reset docker-smoke docker-env
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -14,14 +17,20 @@ help: ## List the targets
 setup: ## Install what is missing: Debian packages, both virtualenvs, jars from Maven Central, the S3 server, a local .env (idempotent)
 	@$(PYTHON) -m lakehouse.bootstrap
 
-up: setup ## Start everything (S3, Kafka, PostgreSQL, the Flink cluster, Airflow, JupyterLab), run the demo, print where to look
-	@$(LAKEHOUSE) up
+up: ## Start everything (S3, Kafka, PostgreSQL, the Flink cluster, Airflow, JupyterLab), run the demo, print where to look: in Docker when `docker info` and `docker compose version` work, else embedded (after make setup); LAKEHOUSE_MODE=docker|embedded chooses
+	@$(MODE) up $(MODE_ARGS)
 
-down: ## Stop the embedded stack; all data is kept
-	@if [ -x $(VENV)/bin/python ]; then $(LAKEHOUSE) down; else echo "nothing to stop (not set up)"; fi
+down: ## Stop the stack of the mode `make up` chose (recorded in .state/mode); all data is kept
+	@$(MODE) down $(MODE_ARGS)
 
-status: ## Show the state and health of every service
-	@$(LAKEHOUSE) status
+status: ## Show the state and health of every service (of the recorded mode); exit 1 if any is unhealthy
+	@$(MODE) status $(MODE_ARGS)
+
+docker-smoke: ## Docker mode end to end, for contributors with Docker (not run in CI): up in Docker with the demo, wait for gold rows, check them
+	@LAKEHOUSE_MODE=docker $(MODE) smoke $(MODE_ARGS)
+
+docker-env: ## Print the variables `docker compose` run by hand needs (image versions from the locks): eval "`make -s docker-env`"
+	@$(MODE) env
 
 catalog-init: ## Create missing tables and apply compatible schema changes from catalog/
 	@$(LAKEHOUSE) catalog init
@@ -39,9 +48,6 @@ bench: setup ## Benchmarks on a private stack (medallion jobs, then streaming); 
 lint: setup ## Check style with ruff
 	@$(VENV)/bin/ruff check lakehouse tests flink_jobs spark_jobs benchmarks dags && $(VENV)/bin/ruff format --check lakehouse tests flink_jobs spark_jobs benchmarks dags
 
-reset: ## Stop the stack and delete all local data (asks first)
-	@read -r -p "Delete all lakehouse data in .state/ (buckets, topics, catalog)? [y/N] " answer; \
-	if [ "$$answer" = y ]; then \
-		$(MAKE) --no-print-directory down; \
-		if [ -x $(VENV)/bin/python ]; then $(VENV)/bin/python -c 'from lakehouse.settings import load_settings; from lakehouse.services.embedded import postgres_data_dir; import shutil; s = load_settings(); shutil.rmtree(postgres_data_dir(s), ignore_errors=True); shutil.rmtree(s.state_dir, ignore_errors=True); print("deleted", s.state_dir)'; fi; \
-	else echo "kept everything"; fi
+reset: ## Stop the stack and delete all its data: .state/, and in Docker mode the volumes (asks first)
+	@read -r -p "Delete all lakehouse data (buckets, topics, catalog: .state/, or the Docker volumes)? [y/N] " answer; \
+	if [ "$$answer" = y ]; then $(MODE) reset $(MODE_ARGS); else echo "kept everything"; fi

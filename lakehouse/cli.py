@@ -79,7 +79,20 @@ def print_gold_summary(settings: Settings) -> None:
     click.echo(top_cities(lh).to_string(index=False))
 
 
-def print_endpoints(settings: Settings) -> None:
+def published(settings: Settings) -> Settings:
+    """The settings as seen from the host in Docker mode: every service is reached at 127.0.0.1,
+    where Compose publishes its port (the same number as inside the network)."""
+    local = "127.0.0.1"
+    update = {
+        section: getattr(settings, section).model_copy(update={"host": local})
+        for section in ("s3", "kafka", "postgres", "spark", "flink", "airflow", "jupyter")
+    }
+    update["airflow"] = update["airflow"].model_copy(update={"public_url": None})
+    return settings.model_copy(update=update)
+
+
+def print_endpoints(settings: Settings, logs: str | None = None) -> None:
+    """Where to look; `logs` replaces the embedded stack's log folder (Docker mode: `docker compose logs`)."""
     s3, pg = settings.s3, settings.postgres
     click.echo(
         "\nWhere to look:\n"
@@ -97,9 +110,88 @@ def print_endpoints(settings: Settings) -> None:
         f"{settings.secret('airflow', 'admin_password')}, local only; LAKEHOUSE_AIRFLOW__ADMIN_PASSWORD in .env)\n"
         f"  JupyterLab       {settings.jupyter.url}/lab?token={settings.secret('jupyter', 'token')}  "
         "(notebooks/, local only)\n"
-        f"  logs             {settings.state_dir / 'logs'}\n"
+        f"  logs             {logs or settings.state_dir / 'logs'}\n"
         "  stop with        make down"
     )
+
+
+DOCKER_LOGS = "docker compose logs -f <service>  (make status lists them)"
+
+
+@cli.command()
+@click.option(
+    "--published",
+    "from_host",
+    is_flag=True,
+    help="As reached from the host in Docker mode (127.0.0.1, published ports).",
+)
+@pass_context
+def endpoints(ctx: Context, from_host: bool) -> None:
+    """Print where to look (the end of `make up`)."""
+    settings = ctx.settings
+    if from_host:
+        print_endpoints(published(settings), logs=DOCKER_LOGS)
+    else:
+        print_endpoints(settings)
+
+
+@cli.group("demo")
+def demo_group() -> None:
+    """The `make up` demo in Docker mode, where the stream keepers and the live generator are
+    Compose services (the embedded `lakehouse up` runs the demo itself)."""
+
+
+@demo_group.command("run")
+@pass_context
+def demo_run(ctx: Context) -> None:
+    """On a running stack: wait for the default domain's stream, send and promote the demo load
+    (nothing if it is loaded already), print the gold summary and where to look from the host."""
+    from lakehouse import demo
+
+    settings = ctx.settings
+    started = time.monotonic()
+    click.echo("Demo:")
+    pending = demo.start(settings, log=click.echo, stream=demo.wait_for_stream)
+    demo.finish(settings, pending, log=click.echo, live=False)
+    click.echo(f"Demo ready in {time.monotonic() - started:.0f}s; live events come from the generator service.")
+    print_gold_summary(settings)
+    print_endpoints(published(settings), logs=DOCKER_LOGS)
+
+
+@demo_group.command("live")
+@pass_context
+def demo_live(ctx: Context) -> None:
+    """Send `demo.live_rate` events/s of the default domain for as long as it runs (the embedded
+    stack's generator program; Docker mode's generator service)."""
+    import os
+
+    from lakehouse.domains import get_domain
+    from lakehouse.services.embedded import generator_program
+
+    settings = ctx.settings
+    domain = get_domain(settings.definitions_dir, None)
+    if settings.demo.live_rate <= 0:
+        click.echo("demo.live_rate is 0: no live events")
+        while True:
+            time.sleep(3600)
+    command = generator_program(settings, domain.name).command
+    os.execv(command[0], command)
+
+
+@demo_group.command("check")
+@click.option(
+    "--timeout", "timeout_s", type=float, default=900, show_default=True, help="Seconds to wait for gold rows."
+)
+@pass_context
+def demo_check(ctx: Context, timeout_s: float) -> None:
+    """Wait for gold rows and check them and bronze against the demo's record (make docker-smoke); exit 1 on a problem."""
+    from lakehouse import demo
+
+    problems = demo.check_gold(ctx.settings, timeout_s=timeout_s, log=click.echo)
+    for problem in problems:
+        click.echo(f"FAILED: {problem}", err=True)
+    if problems:
+        sys.exit(1)
 
 
 @cli.command()

@@ -106,13 +106,19 @@ def record_step(settings: Settings, state: dict, step: str, result: dict) -> Non
     fault_point(f"demo-after-{step.replace('_', '-')}")
 
 
-def start(settings: Settings, log: Callable[[str], None] = print) -> dict | None:
+def start(
+    settings: Settings, log: Callable[[str], None] = print, stream: Callable[[Settings, str], str] | None = None
+) -> dict | None:
     """Start the domain's stream and, unless it is already sent, the historical load: both need
     only S3, Kafka and the catalog, so they run while Airflow starts. Returns the demo's state
-    for `finish`, or None when the demo is complete."""
+    for `finish`, or None when the demo is complete. `stream` replaces starting the stream under
+    supervisord (Docker mode: `wait_for_stream`, its keeper is the `streams` service)."""
     domain = get_domain(settings.definitions_dir, None)
-    operations.start(settings, domain.name)
-    log(f"  stream-{domain.name} starting (Flink: Kafka -> {domain.tables.bronze})")
+    if stream is None:
+        operations.start(settings, domain.name)
+        log(f"  stream-{domain.name} starting (Flink: Kafka -> {domain.tables.bronze})")
+    else:
+        log(f"  {stream(settings, domain.name)} (Flink: Kafka -> {domain.tables.bronze})")
     state = read_state(settings, domain.name)
     if state is not None and complete(state):
         log(f"  demo data already loaded at {state['loaded_at']}: nothing sent or re-run")
@@ -135,14 +141,78 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict | None
     return state
 
 
-def finish(settings: Settings, pending: dict | None, log: Callable[[str], None] = print) -> None:
-    """Once Airflow is up: the steps `start` left (if any), then the live events."""
+def finish(settings: Settings, pending: dict | None, log: Callable[[str], None] = print, live: bool = True) -> None:
+    """Once Airflow is up: the steps `start` left (if any), then the live events (unless not
+    `live`: in Docker mode they are the `generator` service)."""
     domain = get_domain(settings.definitions_dir, None)
     if pending is not None:
         run_steps(settings, domain, pending, log)
-    if settings.demo.live_rate > 0:
+    if live and settings.demo.live_rate > 0:
         Supervisor(settings.state_dir).start(f"generator-{domain.name}")
         log(f"  generator-{domain.name} sending {settings.demo.live_rate:g} live events/s")
+
+
+def wait_for_stream(settings: Settings, domain: str, timeout_s: float = 300) -> str:
+    """Until the domain's job runs on the Flink cluster (submitted by a keeper that is not ours to
+    start: Docker mode's `streams` service)."""
+    from lakehouse.errors import LakehouseError
+    from lakehouse.services import flink
+    from lakehouse.streaming.keeper import job_name
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            job = flink.alive_job(settings, job_name(domain))
+        except LakehouseError:
+            job = None
+        if job and job["state"] == "RUNNING":
+            return f"{job_name(domain)} running on the Flink cluster as job {job['jid'][:8]}"
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"{job_name(domain)} is not running after {timeout_s:.0f}s: see the streams service's log"
+            )
+        time.sleep(2)
+
+
+def check_gold(settings: Settings, timeout_s: float = 900, log: Callable[[str], None] = print) -> list[str]:
+    """What `make docker-smoke` asserts once the demo ran: gold rows exist (waiting for them up to
+    `timeout_s`), every row has its grain and positive measures, every date of the load is there,
+    and bronze holds every unique valid event the demo sent. Returns the problems (none: ok)."""
+    from lakehouse.analytics import Lakehouse
+
+    domain = get_domain(settings.definitions_dir, None)
+    table = "gold.daily_sales_by_city"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = int(Lakehouse(settings).sql(f"SELECT count(*) AS n FROM {table}").iloc[0]["n"])
+        if rows or time.monotonic() > deadline:
+            break
+        log(f"  waiting for rows in {table}")
+        time.sleep(10)
+    if not rows:
+        return [f"{table} has no rows after {timeout_s:.0f}s"]
+    lh = Lakehouse(settings)
+    bad = lh.sql(
+        f"SELECT count(*) AS n FROM {table} WHERE event_date IS NULL OR country IS NULL OR city IS NULL "
+        "OR orders <= 0 OR revenue_cents <= 0"
+    ).iloc[0]["n"]
+    dates = int(lh.sql(f"SELECT count(DISTINCT event_date) AS n FROM {table}").iloc[0]["n"])
+    problems = [f"{bad} rows of {table} lack a key or have a measure <= 0"] if bad else []
+    if dates < max(1, int(settings.demo.history_days)):
+        problems.append(f"{table} covers {dates} dates, fewer than the {settings.demo.history_days:g} days of the load")
+    state = read_state(settings, domain.name)
+    if state is None or not complete(state):
+        problems.append(f"no complete demo record at {state_file(settings, domain.name)}: the demo did not finish")
+    else:
+        expected = sum(state["steps"][step]["expected_unique_valid"] for step in ("history_sent", "late_sent"))
+        snapshot = load_catalog(settings).load_table(domain.tables.bronze).current_snapshot()
+        bronze = int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
+        if bronze < expected:
+            problems.append(
+                f"{domain.tables.bronze} has {bronze} rows, fewer than the {expected} unique valid events sent"
+            )
+    log(f"  {table}: {rows} rows over {dates} dates" + ("" if problems else "; checks passed"))
+    return problems
 
 
 def run_steps(settings: Settings, domain: Domain, state: dict, log) -> None:

@@ -106,9 +106,16 @@ class SparkSettings(BaseModel):
 class FlinkSettings(BaseModel):
     """The Flink session cluster (one JobManager, one TaskManager) the stream jobs run on."""
 
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where the JobManager's REST API and RPC are reached
     rest_port: int = Field(8081, ge=1, le=65535)  # REST API and web UI
     rpc_port: int = Field(6123, ge=1, le=65535)  # the JobManager's RPC endpoint
+    # Only when the processes must listen on another address than the one they are reached at
+    # (Docker mode: each container binds 0.0.0.0 and is reached by its service name). Empty: `host`.
+    bind_host: str | None = None
+    taskmanager_host: str | None = None  # the address the TaskManager registers with
+    # A Flink installation to run instead of PyFlink's own distribution (Docker mode: the official
+    # image's /opt/flink, with the project's jars in its lib/ and plugins/). Empty: PyFlink's.
+    distribution: Path | None = None
     taskmanager_slots: int = Field(4, ge=1)
     jobmanager_memory: str = "1024m"  # total process memory
     taskmanager_memory: str = "2048m"
@@ -122,8 +129,13 @@ class FlinkSettings(BaseModel):
 
 
 class AirflowSettings(BaseModel):
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where the api-server is reached (UI, REST API, execution API)
     port: int = Field(8080, ge=1, le=65535)
+    # Only when the api-server must listen on another address than `host` (Docker mode: 0.0.0.0)
+    # and browsers reach it at another URL than `url` (Docker mode: the port published on the
+    # host). Empty: `host` and `url`.
+    bind_host: str | None = None
+    public_url: str | None = None
     database: str = "airflow"
     admin_user: str = "admin"
     admin_password: SecretStr | None = None
@@ -139,6 +151,10 @@ class AirflowSettings(BaseModel):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def browser_url(self) -> str:
+        return self.public_url or self.url
 
 
 class JupyterSettings(BaseModel):

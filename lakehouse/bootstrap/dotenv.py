@@ -25,8 +25,8 @@ def _assignments(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#") and "=" in line)
 
 
-def ensure(root: Path) -> None:
-    env_file = root / ".env"
+def ensure(root: Path, env_file: Path | None = None) -> None:
+    env_file = env_file or root / ".env"
     example = (root / ".env.example").read_text()
     if not env_file.exists():
         env_file.write_text(render(example))

@@ -7,6 +7,7 @@ into .artifacts/jars/<group>/, which then holds exactly the locked files. A file
 repository whose checksum does not match is deleted and fetched again, once.
 
     python3 -m lakehouse.bootstrap.jars relock   # after changing jvm/pom.xml: rewrite the lock
+    python3 -m lakehouse.bootstrap.jars ensure spark flink   # only these groups (the Docker images)
 
 Standard library only: it runs before the virtualenvs exist.
 """
@@ -118,12 +119,13 @@ def ensure_group(root: Path, group: str, entries: list[dict]) -> None:
             stray.unlink()
 
 
-def ensure(root: Path) -> None:
+def ensure(root: Path, groups: tuple[str, ...] = GROUPS) -> None:
+    """Every group (`make setup`), or only `groups` (the Docker images: each takes its own)."""
     lock = load_lock(root)
-    unknown = set(lock) - set(GROUPS)
+    unknown = (set(lock) | set(groups)) - set(GROUPS)
     if unknown:
-        raise SetupError(f"{LOCK} names unknown groups {sorted(unknown)}; known: {list(GROUPS)}")
-    for group in GROUPS:
+        raise SetupError(f"{LOCK} or the caller names unknown groups {sorted(unknown)}; known: {list(GROUPS)}")
+    for group in groups:
         ensure_group(root, group, lock.get(group, []))
 
 
@@ -191,9 +193,26 @@ def relock(root: Path) -> None:
     say(f"[relock] wrote {root / LOCK}")
 
 
+def main(argv: list[str], root: Path) -> int:
+    if argv == ["relock"]:
+        relock(root)
+        return 0
+    if argv[:1] == ["ensure"]:
+        try:
+            ensure(root, tuple(argv[1:]) or GROUPS)
+        except SetupError as exc:
+            say(f"[jars] FAILED: {exc}")
+            return 1
+        for group in argv[1:] or GROUPS:
+            say(
+                f"[jars] {group}: {len(load_lock(root)[group])} files in {group_dir(root, group)}, checked against {LOCK}"
+            )
+        return 0
+    say("usage: python3 -m lakehouse.bootstrap.jars relock | ensure [GROUP ...]")
+    return 2
+
+
 if __name__ == "__main__":
     from lakehouse.bootstrap.common import PROJECT_ROOT
 
-    if sys.argv[1:] != ["relock"]:
-        sys.exit("usage: python3 -m lakehouse.bootstrap.jars relock")
-    relock(PROJECT_ROOT)
+    sys.exit(main(sys.argv[1:], PROJECT_ROOT))

@@ -4,7 +4,8 @@ computed from the shared settings (credentials from .env, never written to airfl
 
     python -m lakehouse.orchestration.airflow_service <component>
 
-runs one Airflow component with that environment (what the supervisord programs execute).
+runs one Airflow component with that environment (what the supervisord programs, and the Docker
+Compose services, execute); `init` prepares the database, its schema and the pools.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
             f"postgresql+psycopg2://{quote(pg.user, safe='')}:{password}@{pg.host}:{pg.port}/{af.database}"
         ),
-        "AIRFLOW__API__HOST": af.host,
+        "AIRFLOW__API__HOST": af.bind_host or af.host,
         "AIRFLOW__API__PORT": str(af.port),
-        "AIRFLOW__API__BASE_URL": af.url,
+        "AIRFLOW__API__BASE_URL": af.browser_url,
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__API_AUTH__JWT_ISSUER": "lakehouse",
@@ -119,11 +120,17 @@ def check(settings: Settings, component: str) -> None:
 
 
 def main(component: str) -> None:
+    """Run one component with the computed environment; `init` only prepares (database, schema,
+    pools, login): what Docker mode's one-shot airflow-init service runs before the components."""
     from lakehouse.settings import load_settings
 
-    if component not in COMPONENTS:
-        raise SystemExit(f"unknown Airflow component {component!r}; one of {', '.join(COMPONENTS)}")
+    if component not in (*COMPONENTS, "init"):
+        raise SystemExit(f"unknown Airflow component {component!r}; one of {', '.join(COMPONENTS)}, init")
     settings = load_settings()
+    if component == "init":
+        prepare(settings)
+        print(f"Airflow database {settings.airflow.database} migrated, pools set, admin login written")
+        return
     os.environ.update(environment(settings))
     airflow = str(AIRFLOW)
     os.execv(airflow, [airflow, component])

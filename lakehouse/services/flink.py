@@ -37,8 +37,21 @@ def folder(settings: Settings) -> Path:
     return settings.state_dir / "flink"
 
 
+def distribution(settings: Settings) -> Path:
+    """The Flink installation the cluster and `flink run` use: PyFlink's own (embedded mode), or
+    `flink.distribution` (Docker mode: the official image's, the project's jars in its lib/)."""
+    return settings.flink.distribution or pyflink_home(settings)
+
+
 def environment(settings: Settings) -> dict[str, str]:
     """What Flink's scripts need to find the distribution, the jars and the configuration."""
+    if settings.flink.distribution:  # a complete installation: its own conf/ (write_config), lib/, plugins/
+        home = settings.flink.distribution
+        return {
+            "FLINK_HOME": str(home),
+            "FLINK_CONF_DIR": str(home / "conf"),
+            **({"JAVA_HOME": java17_home()} if java17_home() and "JAVA_HOME" not in os.environ else {}),
+        }
     base = folder(settings)
     return {
         "FLINK_HOME": str(pyflink_home(settings)),
@@ -51,7 +64,7 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def script(settings: Settings, name: str) -> str:
-    return str(pyflink_home(settings) / "bin" / name)
+    return str(distribution(settings) / "bin" / name)
 
 
 def configuration(settings: Settings) -> dict:
@@ -60,19 +73,20 @@ def configuration(settings: Settings) -> dict:
     flink = settings.flink
     with open(pyflink_home(settings) / "conf" / "config.yaml") as handle:
         config = yaml.safe_load(handle) or {}
+    bind = flink.bind_host or flink.host  # where the processes listen; `host` is where they are reached
     ours = {
         "jobmanager": {
             "rpc": {"address": flink.host, "port": flink.rpc_port},
-            "bind-host": flink.host,
+            "bind-host": bind,
             "memory": {"process": {"size": flink.jobmanager_memory}},
         },
         "taskmanager": {
-            "host": flink.host,
-            "bind-host": flink.host,
+            "host": flink.taskmanager_host or flink.host,
+            "bind-host": bind,
             "numberOfTaskSlots": flink.taskmanager_slots,
             "memory": {"process": {"size": flink.taskmanager_memory}},
         },
-        "rest": {"address": flink.host, "bind-address": flink.host, "port": flink.rest_port},
+        "rest": {"address": flink.host, "bind-address": bind, "port": flink.rest_port},
         # A TaskManager that starts before the JobManager retries after 1 s, not 10 s.
         "cluster": {"registration": {"error-delay": 1000, "refused-registration-delay": 1000}},
         # Savepoints default to the state folder; each job sets its own checkpoint folder.
@@ -112,6 +126,17 @@ def prepare(settings: Settings) -> None:
         target = base / "conf" / name
         if not target.exists():
             target.write_bytes((home / "conf" / name).read_bytes())
+
+
+def write_config(settings: Settings, conf_dir: Path) -> Path:
+    """The cluster's config.yaml (`configuration`) into another installation's conf/: what the Docker
+    images' entrypoint does before Flink's own, so both modes run one configuration."""
+    for sub in ("savepoints", "tmp"):
+        (folder(settings) / sub).mkdir(parents=True, exist_ok=True)
+    target = conf_dir / "config.yaml"
+    with open(target, "w") as handle:
+        yaml.safe_dump(configuration(settings), handle, sort_keys=True)
+    return target
 
 
 def _link_exactly(folder_: Path, files: list[Path]) -> None:
@@ -193,3 +218,13 @@ def job_metrics(settings: Settings, job_id: str) -> dict:
         "records_in": sum(v["metrics"].get("write-records", 0) for v in vertices[:1]),
         "records_out": sum(v["metrics"].get("read-records", 0) for v in vertices[-1:]),
     }
+
+
+if __name__ == "__main__":
+    import sys
+
+    from lakehouse.settings import load_settings
+
+    if len(sys.argv) != 3 or sys.argv[1] != "write-config":
+        sys.exit("usage: python -m lakehouse.services.flink write-config CONF_DIR")
+    print(f"wrote {write_config(load_settings(), Path(sys.argv[2]))}")

@@ -109,12 +109,31 @@ def keep(settings: Settings, domain: str) -> int:
     return 0
 
 
+def check(settings: Settings, domain: str) -> int:
+    """0 when the domain's job runs on the cluster (Docker mode's healthcheck of the keeper), else 1."""
+    try:
+        job = flink.alive_job(settings, job_name(domain))
+    except ServiceError as exc:
+        print(f"no answer from the Flink cluster: {exc}")
+        return 1
+    if job is None or job["state"] != "RUNNING":
+        print(f"{job_name(domain)} is {job['state'] if job else 'not submitted'}")
+        return 1
+    print(f"{job_name(domain)} RUNNING as job {job['jid']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--domain", default=None, help="domain name (default: the default domain)")
+    parser.add_argument(
+        "--check", action="store_true", help="only report whether the job is RUNNING (exit 0) or not (1)"
+    )
     args = parser.parse_args(argv)
     settings = load_settings()
     domain = get_domain(settings.definitions_dir, args.domain)
+    if args.check:
+        return check(settings, domain.name)
     try:
         return keep(settings, domain.name)
     except LakehouseError as exc:

@@ -88,6 +88,9 @@ def status(settings: Settings, domain_name: str | None = None) -> list[StreamSta
                 info = supervisor.process(stream_program_name(domain.name))
             except xmlrpc.client.Fault:
                 info = {"statename": "UNKNOWN", "pid": 0}
+        elif flink_job(settings, domain.name):
+            # No supervisord, yet the job runs: its keeper is elsewhere (Docker mode's `streams` service).
+            info = {"statename": "RUNNING", "pid": 0}
         table = catalog.load_table(domain.tables.bronze)
         snapshot = table.current_snapshot()
         rows = int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
