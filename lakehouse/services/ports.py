@@ -24,7 +24,8 @@ def require_free(ports: dict[str, tuple[str, int]]) -> None:
     if taken:
         raise ServiceError(
             "port already in use: " + ", ".join(taken) + ". Another process is listening there: stop it, "
-            "or move the lakehouse to other ports in .env (e.g. LAKEHOUSE_S3__PORT, LAKEHOUSE_KAFKA__PORT, "
+            "or move the lakehouse to other ports in .env (e.g. LAKEHOUSE_S3__PORT, LAKEHOUSE_KAFKA__PORT, LAKEHOUSE_KAFKA__CONTROLLER_PORT, "
+            "LAKEHOUSE_FLINK__REST_PORT, LAKEHOUSE_FLINK__RPC_PORT, "
             "LAKEHOUSE_POSTGRES__PORT, LAKEHOUSE_EMBEDDED__SEAWEEDFS_INTERNAL_PORT_BASE)"
         )
 
