@@ -68,7 +68,11 @@ def airflow(stack):
     from lakehouse.services import stack as embedded_stack
 
     embedded_stack.up(stack, log=lambda line: print(line, file=sys.stderr), apps=True)
-    return AirflowClient(stack)
+    client = AirflowClient(stack)
+    # Healthy is not parsed: tests call the REST API directly, so wait for every DAG of dags/.
+    dag_ids = sorted(path.stem for path in (stack.project_root / "dags").glob("*.py"))
+    client.wait_for_dags(dag_ids, log=lambda line: print(line, file=sys.stderr))
+    return client
 
 
 @pytest.fixture(scope="session")
