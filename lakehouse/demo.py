@@ -155,23 +155,11 @@ def finish(settings: Settings, pending: dict | None, log: Callable[[str], None] 
 def wait_for_stream(settings: Settings, domain: str, timeout_s: float = 300) -> str:
     """Until the domain's job runs on the Flink cluster (submitted by a keeper that is not ours to
     start: Docker mode's `streams` service)."""
-    from lakehouse.errors import LakehouseError
     from lakehouse.services import flink
     from lakehouse.streaming.keeper import job_name
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            job = flink.alive_job(settings, job_name(domain))
-        except LakehouseError:
-            job = None
-        if job and job["state"] == "RUNNING":
-            return f"{job_name(domain)} running on the Flink cluster as job {job['jid'][:8]}"
-        if time.monotonic() > deadline:
-            raise ServiceError(
-                f"{job_name(domain)} is not running after {timeout_s:.0f}s: see the streams service's log"
-            )
-        time.sleep(2)
+    job = flink.wait_for_running(settings, job_name(domain), timeout_s)
+    return f"{job_name(domain)} running on the Flink cluster as job {job['jid'][:8]}"
 
 
 def check_gold(settings: Settings, timeout_s: float = 900, log: Callable[[str], None] = print) -> list[str]:

@@ -183,6 +183,26 @@ def alive_job(settings: Settings, name: str) -> dict | None:
     return next((job for job in jobs(settings) if job["name"] == name and job["state"] in ALIVE), None)
 
 
+def wait_for_running(settings: Settings, name: str, timeout_s: float = 300) -> dict:
+    """Until a job named `name` is RUNNING on the cluster (the cluster may not answer yet);
+    returns its overview entry, or raises ServiceError naming the jobs the cluster has."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            job = alive_job(settings, name)
+        except ServiceError:
+            job = None
+        if job and job["state"] == "RUNNING":
+            return job
+        if time.monotonic() > deadline:
+            try:
+                known = [(j["name"], j["state"]) for j in jobs(settings)]
+            except ServiceError as exc:
+                known = str(exc)
+            raise ServiceError(f"{name} is not running on the Flink cluster after {timeout_s:.0f}s (jobs: {known})")
+        time.sleep(1)
+
+
 def stop_with_savepoint(settings: Settings, job_id: str, target: Path, timeout_s: float = 120) -> str:
     """Stop the job with a savepoint (Flink's `stop`, not `cancel`); returns the savepoint's path."""
     trigger = rest(settings, "POST", f"/jobs/{job_id}/stop", {"targetDirectory": f"file://{target}", "drain": False})

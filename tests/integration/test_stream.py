@@ -196,10 +196,7 @@ def background_send(settings, domain, count, rate, seed, path, results):
 
 def test_the_cluster_runs_the_job(stack, sales, running_stream):
     """The REST API lists the domain's job as running, and `stream status` reports it."""
-    deadline = time.monotonic() + 120
-    while not (job := flink.alive_job(stack, job_name("sales"))) or job["state"] != "RUNNING":
-        assert time.monotonic() < deadline, f"no running job on the cluster: {flink.jobs(stack)}"
-        time.sleep(1)
+    job = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)
     [status] = operations.status(stack, "sales")
     assert status.state == "RUNNING" and status.job["id"] == job["jid"] and status.job["state"] == "RUNNING"
 
@@ -252,9 +249,6 @@ def test_stop_with_savepoint_and_resume_from_it_stays_exact(
     records = generate(sales, 3_000, mix=Mix(duplicates=0.05, late=0.02, out_of_order=0.05, malformed=0.02), seed=24)
     ledger.add(path, send(stack, sales, records, total=3_000, manifest_path=path, progress=False))
     operations.start(stack, "sales")
-    deadline = time.monotonic() + 120
-    while not (job := flink.alive_job(stack, job_name("sales"))) or job["state"] != "RUNNING":
-        assert time.monotonic() < deadline, "the job was not resubmitted"
-        time.sleep(1)
+    job = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)  # resubmitted
     assert flink.job_metrics(stack, job["jid"])["restored_from"] == f"file:{savepoint.parent}"
     wait_exact(iceberg_catalog, sales, ledger)
