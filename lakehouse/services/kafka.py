@@ -62,5 +62,12 @@ def server_properties(settings: Settings) -> str:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage random-uuid)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage random-uuid).
+
+    Like Kafka's own ``Uuid.randomUuid``, an id starting with ``-`` is drawn again: command-line parsers
+    (kafka-storage's among them) would read it as an option, so about one first start in 64 failed.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
