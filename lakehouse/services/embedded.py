@@ -97,7 +97,14 @@ def kafka_broker(settings: Settings) -> Service:
         if (kafka.data_dir(settings) / "meta.properties").exists():
             return
         # First start: format the log folder as a new single-node cluster.
-        command = [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={kafka.new_cluster_id()}", "-c", str(config)]
+        command = [
+            *java,
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={kafka.new_cluster_id()}",
+            "-c",
+            str(config),
+        ]
         result = subprocess.run([*command, "--standalone"], capture_output=True, text=True)
         if result.returncode != 0:
             raise ServiceError(f"formatting Kafka's storage failed: {(result.stderr or result.stdout).strip()[-800:]}")
