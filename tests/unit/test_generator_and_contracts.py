@@ -1,5 +1,6 @@
 """The generator's mix of records, and the contract check's verdict on every kind of record."""
 
+import dataclasses
 import json
 import random
 from collections import Counter
@@ -130,3 +131,39 @@ def test_no_input_of_any_shape_raises():
             value = json.dumps(event).encode()
         verdict = check_record(domain, validator, value)
         assert verdict.valid or verdict.reason  # never an exception
+
+
+def test_sql_contract_refuses_keywords_it_cannot_check():
+    from lakehouse.errors import ConfigError
+    from lakehouse.events.contract_sql import verdict_query
+
+    domain = DOMAINS["sales"]
+    assert "JSON_QUERY" in verdict_query(domain, "records")
+    loose = dataclasses.replace(
+        domain, contract={**domain.contract, "properties": {**domain.contract["properties"], "city": {"oneOf": []}}}
+    )
+    with pytest.raises(ConfigError, match="oneOf"):
+        verdict_query(loose, "records")
+    untimed = dataclasses.replace(
+        domain,
+        contract={**domain.contract, "properties": {**domain.contract["properties"], "event_time": {"type": "string"}}},
+    )
+    with pytest.raises(ConfigError, match="date-time"):
+        verdict_query(untimed, "records")
+
+
+def test_reason_order_is_explicit_missing_then_type_then_other():
+    domain = DOMAINS["sales"]
+    event = json.loads(next(generate(domain, 1, mix=Mix(0, 0, 0, 0), seed=1)).value)
+    event.pop("currency")
+    event["quantity"] = "many"
+    event["country"] = "germany"
+    assert check_record(domain, domain.validator(), json.dumps(event).encode()).reason == "missing_field"
+    event["currency"] = "EUR"
+    assert check_record(domain, domain.validator(), json.dumps(event).encode()).reason == "wrong_type"
+    event["quantity"] = 2
+    verdict = check_record(domain, domain.validator(), json.dumps(event).encode())
+    assert (verdict.reason, verdict.detail.split(":")[0]) == ("contract_violation", "country")
+    nan = json.dumps(event).replace('"quantity": 2', '"quantity": NaN').encode()
+    assert b"NaN" in nan
+    assert check_record(domain, domain.validator(), nan).reason == "invalid_json"  # not JSON, though Python reads it
