@@ -34,12 +34,13 @@ from lakehouse.domains import Domain, get_domain
 from lakehouse.engines.iceberg import load_catalog
 from lakehouse.errors import ServiceError
 from lakehouse.events.generator import Mix, Record, generate
+from lakehouse.events.read import group_position
 from lakehouse.events.send import send
 from lakehouse.orchestration import trigger
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import Settings
 from lakehouse.streaming import operations
-from lakehouse.streaming.iceberg_commit import committed_offsets
+from lakehouse.streaming.checkpoints import consumer_group
 
 LATE_WAVE = Mix(duplicates=0, late=1.0, out_of_order=0, malformed=0)
 STEPS = ("history_sent", "history_promoted", "late_sent", "late_promoted")
@@ -269,14 +270,16 @@ def hour_floor(moment: datetime) -> datetime:
 
 
 def wait_for_bronze(settings: Settings, domain: Domain, manifest: dict, log, timeout_s: float = 600) -> None:
-    """Until the stream has committed every record the manifest sent (bronze's committed offsets)."""
-    bronze = load_catalog(settings).load_table(domain.tables.bronze)
+    """Until the stream has committed every record the manifest sent: its consumer group's offsets,
+    which Flink commits when a checkpoint completes, as the Iceberg sink commits that checkpoint's
+    files (in the same round, so this waits one more checkpoint interval)."""
     wanted = {int(p): o for p, o in manifest["last_offsets"].items()}
     deadline, last_report = time.monotonic() + timeout_s, 0.0
     while True:
-        offsets = committed_offsets(bronze.refresh()).get(domain.topic.name, {})
+        offsets = group_position(settings, consumer_group(domain.name), domain.topic.name)
         behind = sum(max(0, o - offsets.get(p, -1)) for p, o in wanted.items())
         if behind == 0:
+            time.sleep(settings.flink.checkpoint_interval_s)
             log(f"  bronze has committed all {manifest['sent']} records")
             return
         if time.monotonic() > deadline:

@@ -7,7 +7,7 @@ defaults below. Nested keys use a double underscore: LAKEHOUSE_S3__SECRET_KEY.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -120,6 +120,10 @@ class FlinkSettings(BaseModel):
     jobmanager_memory: str = "1024m"  # total process memory
     taskmanager_memory: str = "2048m"
     checkpoint_interval_s: float = Field(5, gt=0)
+    # Parallelism of a stream job (capped at its topic's partitions) and how long its dedup
+    # state remembers a key.
+    job_parallelism: int = Field(1, ge=1)
+    dedup_ttl: timedelta = timedelta(days=7)
     # Extra Flink configuration (flat keys, as in Flink's config.yaml), for both processes.
     extra_conf: dict[str, str] = Field(default_factory=dict)
 

@@ -28,6 +28,28 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     }
 
 
+def jvm_catalog_properties(settings: Settings) -> dict[str, str]:
+    """The shared catalog as Iceberg's Java catalog properties, for Spark (prefixed) and Flink alike."""
+    pg = settings.postgres
+    return {
+        "type": "jdbc",
+        "uri": f"jdbc:postgresql://{pg.host}:{pg.port}/{pg.catalog_database}",
+        "jdbc.user": pg.user,
+        "jdbc.password": settings.secret("postgres", "password"),
+        # V1 adds the iceberg_type column PyIceberg's SqlCatalog also uses.
+        "jdbc.schema-version": "V1",
+        "warehouse": settings.s3.warehouse,
+        "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        "s3.endpoint": settings.s3.endpoint,
+        "s3.path-style-access": "true",
+        "s3.access-key-id": settings.secret("s3", "access_key"),
+        "s3.secret-access-key": settings.secret("s3", "secret_key"),
+        "client.region": settings.s3.region,
+        # Several engines commit to the same tables: never serve a stale cached snapshot.
+        "cache-enabled": "false",
+    }
+
+
 def load_catalog(settings: Settings):
     """The shared catalog as a PyIceberg `Catalog` (a SqlCatalog on the project's PostgreSQL)."""
     from pyiceberg.catalog import load_catalog as pyiceberg_load_catalog

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from lakehouse.bootstrap.jars import group_jars
+from lakehouse.engines.iceberg import jvm_catalog_properties
 from lakehouse.engines.java import ensure_java_home
 from lakehouse.errors import ConfigError
 from lakehouse.settings import Settings
@@ -20,25 +21,10 @@ def jar_paths(settings: Settings) -> list[str]:
 
 
 def catalog_conf(settings: Settings) -> dict[str, str]:
-    pg, name = settings.postgres, settings.catalog.name
-    prefix = f"spark.sql.catalog.{name}"
+    prefix = f"spark.sql.catalog.{settings.catalog.name}"
     return {
         prefix: "org.apache.iceberg.spark.SparkCatalog",
-        f"{prefix}.type": "jdbc",
-        f"{prefix}.uri": f"jdbc:postgresql://{pg.host}:{pg.port}/{pg.catalog_database}",
-        f"{prefix}.jdbc.user": pg.user,
-        f"{prefix}.jdbc.password": settings.secret("postgres", "password"),
-        # V1 adds the iceberg_type column PyIceberg's SqlCatalog also uses.
-        f"{prefix}.jdbc.schema-version": "V1",
-        f"{prefix}.warehouse": settings.s3.warehouse,
-        f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
-        f"{prefix}.s3.endpoint": settings.s3.endpoint,
-        f"{prefix}.s3.path-style-access": "true",
-        f"{prefix}.s3.access-key-id": settings.secret("s3", "access_key"),
-        f"{prefix}.s3.secret-access-key": settings.secret("s3", "secret_key"),
-        f"{prefix}.client.region": settings.s3.region,
-        # Flink's writer and PyIceberg commit to the same tables: never serve a stale cached snapshot.
-        f"{prefix}.cache-enabled": "false",
+        **{f"{prefix}.{key}": value for key, value in jvm_catalog_properties(settings).items()},
     }
 
 

@@ -97,3 +97,16 @@ def _read(client, topic, first, last, batch):
         if done:
             client.incremental_unassign(done)
             open_partitions -= {tp.partition for tp in done}
+
+
+def group_position(settings: Settings, group: str, topic: str) -> dict[int, int]:
+    """The last offset per partition a consumer group has committed as processed (Kafka stores
+    the next offset to read; this is one less), for the partitions it has committed at all.
+    A stream job's group commits on every completed checkpoint, with the Iceberg commit."""
+    client = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group})
+    try:
+        wanted = [TopicPartition(topic, p) for p in partitions(client, topic)]
+        committed = client.committed(wanted, timeout=30)
+    finally:
+        client.close()
+    return {tp.partition: tp.offset - 1 for tp in committed if tp.offset >= 0}

@@ -4,11 +4,11 @@ Both modes MERGE into bronze ON event_id (PyIceberg `upsert`, inserting only eve
 does not have), so a replay never duplicates an event, and route malformed records to the
 dead-letter table, merged ON (topic, partition, offset).
 
-- Recovery (default), for when the stream was down: reads from the offsets committed in bronze
-  up to the last record stamped before `end` (Kafka's offsets for that time). Every
-  commit records the offsets it covers in the snapshot, as the stream does, so the stream
-  resumes after them and never appends them again. Records the stream never committed are
-  recovered even if stamped before `start`: skipping them would lose them.
+- Recovery (default), for when the stream was down: reads from bronze's position (the stream
+  job's consumer group offsets, or the offsets earlier replays recorded in bronze's snapshots)
+  up to the last record stamped before `end` (Kafka's offsets for that time). Records the stream
+  never committed are recovered even if stamped before `start`: skipping them would lose them.
+  A stream job resumed from its own checkpoint afterwards reads them again; silver keeps one.
 - Backfill (--backfill), to repair a bronze range: reads from the earliest offsets up to those
   committed in bronze and keeps events whose event time is in [start, end) (malformed records:
   whose Kafka timestamp is). Offsets do not move: what is beyond them belongs to the stream.
@@ -34,9 +34,10 @@ from lakehouse.domains import Domain
 from lakehouse.engines.iceberg import load_catalog
 from lakehouse.errors import LakehouseError
 from lakehouse.events.contracts import Contract, check_record
-from lakehouse.events.read import end_offsets, read_range
+from lakehouse.events.read import end_offsets, group_position, read_range
 from lakehouse.medallion.runs import AUDIT, RunResult, audited_run, fault_point
 from lakehouse.settings import Settings
+from lakehouse.streaming.checkpoints import consumer_group
 from lakehouse.streaming.iceberg_commit import committed_offsets, next_commit
 from lakehouse.streaming.rows import KafkaMeta, bronze_row, dead_letter_row
 from lakehouse.streaming.watermarks import PartitionWatermarks
@@ -162,7 +163,15 @@ def run(
 
 def _replay(settings, domain, bronze, letters, start, end, backfill, dry_run, chunk, result):
     topic = domain.topic.name
+    # Bronze's position: the stream job's consumer group (committed with each checkpoint) and
+    # what replays recorded in bronze's snapshots, whichever is further.
     committed = committed_offsets(bronze).get(topic, {})
+    try:
+        stream = group_position(settings, consumer_group(domain.name), topic)
+    except LakehouseError:
+        stream = {}
+    for partition, offset in stream.items():
+        committed[partition] = max(committed.get(partition, -1), offset)
     if backfill:
         if not committed:
             raise LakehouseError(

@@ -38,3 +38,13 @@ def latest_restore_point(settings: Settings, domain: str) -> Path | None:
     if not candidates:
         return None
     return max(candidates, key=lambda path: (path / "_metadata").stat().st_mtime)
+
+
+def consumer_group(domain: str) -> str:
+    """The Kafka consumer group of the domain's stream job (offsets committed on checkpoint)."""
+    return f"lakehouse-bronze-{domain}"
+
+
+def dlq_transaction_prefix(domain: str) -> str:
+    """The transactional id prefix of the job's dead-letter topic writer."""
+    return f"lakehouse-dlq-{domain}"

@@ -63,7 +63,7 @@ def submit(settings: Settings, domain: str) -> str:
         "--pyClientExecutable", python, "--pyExecutable", python,
         "--domain", domain,
     ]  # fmt: skip
-    log(f"submitting {job_name(domain)} from {restore or 'the offsets committed in bronze'}")
+    log(f"submitting {job_name(domain)} from {restore or 'the consumer group offsets (earliest without any)'}")
     result = subprocess.run(command, env={**os.environ, **flink.environment(settings)}, capture_output=True, text=True)
     output = result.stdout + result.stderr
     match = re.search(r"JobID ([0-9a-f]{32})", output)

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from lakehouse.domains import Domain, get_domain, load_domains
 from lakehouse.engines.iceberg import load_catalog
 from lakehouse.errors import LakehouseError, ServiceError
+from lakehouse.events.read import group_position
 from lakehouse.events.topics import ensure_topics
 from lakehouse.services import flink
 from lakehouse.services.embedded import stream_program_name
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import Settings
-from lakehouse.streaming.checkpoints import checkpoint_dir, latest_checkpoint
-from lakehouse.streaming.iceberg_commit import committed_offsets
+from lakehouse.streaming.checkpoints import checkpoint_dir, consumer_group, latest_checkpoint
 
 
 def running_supervisor(settings: Settings) -> Supervisor:
@@ -74,6 +74,13 @@ def flink_job(settings: Settings, domain: str) -> dict | None:
         return None
 
 
+def _position(settings: Settings, domain: Domain) -> dict[int, int]:
+    try:
+        return group_position(settings, consumer_group(domain.name), domain.topic.name)
+    except LakehouseError:
+        return {}  # no topic yet
+
+
 def status(settings: Settings, domain_name: str | None = None) -> list[StreamStatus]:
     """Every domain's stream, or only `domain_name`'s."""
     supervisor = Supervisor(settings.state_dir)
@@ -104,7 +111,7 @@ def status(settings: Settings, domain_name: str | None = None) -> list[StreamSta
                 pid=info["pid"] or None,
                 bronze_rows=rows,
                 last_commit=last,
-                committed_offsets=committed_offsets(table).get(domain.topic.name, {}),
+                committed_offsets=_position(settings, domain),
                 checkpoint=checkpoint.name if checkpoint else None,
                 freshness_sla_s=domain.freshness_sla.total_seconds(),
                 job=job,

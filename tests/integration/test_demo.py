@@ -24,11 +24,11 @@ import pytest
 from nbclient import NotebookClient
 
 from lakehouse.demo import read_state
-from lakehouse.events.read import end_offsets
+from lakehouse.events.read import end_offsets, group_position
 from lakehouse.medallion.runs import FAULT_VARIABLE
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import PROJECT_ROOT
-from lakehouse.streaming.iceberg_commit import committed_offsets
+from lakehouse.streaming.checkpoints import consumer_group
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.demo, pytest.mark.timeout(2400)]
 
@@ -78,15 +78,16 @@ def run_notebook(name: str) -> dict:
 
 
 def quiesce(supervisor: Supervisor, catalog, settings) -> None:
-    """Stop the live events and wait until the stream's position (bronze's committed offsets)
-    has reached the end of every partition, so counts hold still while compared."""
+    """Stop the live events and wait until the stream's position (its consumer group's offsets,
+    committed with each checkpoint) has reached the end of every partition, and one more
+    checkpoint interval, so counts hold still while compared."""
     supervisor.stop("generator-sales")
     ends = end_offsets(settings, "sales.events")
-    bronze = catalog.load_table("bronze.sales_events")
     deadline = time.monotonic() + 180
     while True:
-        position = committed_offsets(bronze.refresh()).get("sales.events", {})
+        position = group_position(settings, consumer_group("sales"), "sales.events")
         if all(position.get(p, -1) >= end for p, end in ends.items()):
+            time.sleep(settings.flink.checkpoint_interval_s)
             return
         assert time.monotonic() < deadline, f"the stream is at {position}, the topic ends at {ends}"
         time.sleep(1)

@@ -21,12 +21,12 @@ from confluent_kafka import Consumer, Producer
 
 from lakehouse.domains import get_domain
 from lakehouse.events.generator import Mix, generate
+from lakehouse.events.read import group_position
 from lakehouse.events.send import read_event_kinds, send
 from lakehouse.services import flink
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.streaming import operations
-from lakehouse.streaming.checkpoints import latest_restore_point, savepoint_dir
-from lakehouse.streaming.iceberg_commit import committed_offsets
+from lakehouse.streaming.checkpoints import consumer_group, latest_restore_point, savepoint_dir
 from lakehouse.streaming.keeper import job_name
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -140,12 +140,12 @@ def test_exact_with_duplicates_late_and_malformed(stack, iceberg_catalog, sales,
     ledger.malformed += len(GARBAGE)
 
     bronze, letters = wait_exact(iceberg_catalog, sales, ledger)
-    # bronze's committed offsets are the stream's position: past the trailing garbage too (the
-    # broker's high watermark may lag, so the ends come from the delivery reports)
+    # the job's consumer group offsets (committed with each checkpoint) are the stream's position:
+    # past the trailing garbage too
     ends = {int(p): o for p, o in manifest["last_offsets"].items()}
     for partition, offset in garbage.items():
         ends[partition] = max(ends.get(partition, -1), offset)
-    assert committed_offsets(iceberg_catalog.load_table(sales.tables.bronze))[sales.topic.name] == ends
+    assert group_position(stack, consumer_group("sales"), sales.topic.name) == ends
     reasons = Counter(row["reason"] for row in letters)
     assert set(reasons) >= {"invalid_json", "missing_field", "oversized", "empty", "invalid_encoding", "not_an_object"}
     assert all(row["kafka_topic"] == "sales.events" for row in letters)
