@@ -8,7 +8,7 @@ One statement set, all in the JVM:
 - the contract compiled to SQL (lakehouse.events.contract_sql): a reason code per rejected record;
 - event time from the domain's field, a watermark of the domain's allowed lateness, `is_late`
   from Flink's current watermark;
-- deduplication on the domain's dedup key (keep the first, state TTL `flink.dedup_ttl`), in
+- deduplication on the domain's dedup key (keep the first, state TTL `flink.dedup_ttl_days`), in
   RocksDB with incremental checkpoints;
 - valid rows into the bronze table and rejected ones into the dead-letter table through the
   Iceberg Flink sink (FlinkSink, committing on every completed checkpoint), and rejected ones
@@ -51,7 +51,7 @@ def job_config(settings: Settings, domain: Domain) -> dict[str, str]:
         "restart-strategy.type": "exponential-delay",
         "parallelism.default": str(min(flink.job_parallelism, domain.topic.partitions)),
         "table.local-time-zone": "UTC",
-        "table.exec.state.ttl": f"{int(flink.dedup_ttl.total_seconds() * 1000)} ms",
+        "table.exec.state.ttl": f"{int(flink.dedup_ttl_days * 86_400_000)} ms",
         "table.exec.source.idle-timeout": "0 ms",
         "pipeline.name": f"bronze-ingest-{domain.name}",
     }

@@ -7,7 +7,7 @@ defaults below. Nested keys use a double underscore: LAKEHOUSE_S3__SECRET_KEY.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -123,7 +123,7 @@ class FlinkSettings(BaseModel):
     # Parallelism of a stream job (capped at its topic's partitions) and how long its dedup
     # state remembers a key.
     job_parallelism: int = Field(1, ge=1)
-    dedup_ttl: timedelta = timedelta(days=7)
+    dedup_ttl_days: float = Field(7, gt=0)
     # Extra Flink configuration (flat keys, as in Flink's config.yaml), for both processes.
     extra_conf: dict[str, str] = Field(default_factory=dict)
 

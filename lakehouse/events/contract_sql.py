@@ -42,25 +42,23 @@ DATE_TIME = (
     r"(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?(?:[+-](?:[01]\d|2[0-3]):[0-5]\d|[+-](?:[01]\d|2[0-3])"
     r"[0-5]\d|z|Z)\z"
 )
-WS = r"[ \t\n\r]"  # JSON's whitespace (Java's \s also matches \x0B and \f)
-STRING = r'"(?:[^"\\]|\\.)*"'
-# A complete JSON scalar (Jackson ignores what follows a root value after whitespace, Python does not).
-SCALAR = rf"^{WS}*(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|{STRING}){WS}*$"
-# The top-level object of a document without nested structures, followed by more than whitespace.
-FLAT_OBJECT_THEN_MORE = rf"^{WS}*\{{(?:[^\"{{}}\[\]]|{STRING})*\}}{WS}*[^ \t\n\r]"
-OBJECT_END = rf"\}}{WS}*$"
-WHOLE_ARRAY = rf"^{WS}*\[(?:.|\n)*\]{WS}*$"
+WS = r"[ \t\n\r]*"  # JSON's whitespace (Java's \s also matches \x0B and \f)
+STRING = r'"(?:[^"\\\x00-\x1F]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"'
+NUMBER = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?"
+VALUE = rf"(?:{STRING}|{NUMBER}|true|false|null)"
+# What Jackson accepts and Python's json does not, for documents the fast path does not take:
+# a root value followed by more than whitespace (Jackson reads the first value and stops).
+SCALAR = rf"^{WS}{VALUE}{WS}$"
+FLAT_OBJECT_THEN_MORE = rf"^{WS}\{{(?:[^\"{{}}\[\]]|{STRING})*\}}{WS}[^ \t\n\r]"
+OBJECT_END = rf"\}}{WS}$"
+WHOLE_ARRAY = rf"^{WS}\[(?:.|\n)*\]{WS}$"
 # The fast path. A flat document: an object whose values are scalars and whose keys have no
 # escapes, exactly as JSON's grammar spells them (possessive quantifiers: linear time).
-_WS = r"[ \t\n\r]*"
-STRICT_STRING = r'"(?:[^"\\\x00-\x1F]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"'
-NUMBER = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?"
-VALUE = rf"(?:{STRICT_STRING}|{NUMBER}|true|false|null)"
 PLAIN_KEY = r'"[^"\\\x00-\x1F]*+"'
-_PAIR = rf"{PLAIN_KEY}{_WS}:{_WS}{VALUE}"
-FLAT = rf"^{_WS}\{{{_WS}(?:{_PAIR}(?:{_WS},{_WS}{_PAIR})*+)?{_WS}\}}{_WS}$"
+_PAIR = rf"{PLAIN_KEY}{WS}:{WS}{VALUE}"
+FLAT = rf"^{WS}\{{{WS}(?:{_PAIR}(?:{WS},{WS}{_PAIR})*+)?{WS}\}}{WS}$"
 # A key given twice (Python keeps the last value; such documents take the JSON functions' path)
-DUPLICATE_KEY = rf'(?s)[{{,]{_WS}("[^"\\]*+"){_WS}:.*[{{,]{_WS}\1{_WS}:'
+DUPLICATE_KEY = rf'(?s)[{{,]{WS}("[^"\\]*+"){WS}:.*[{{,]{WS}\1{WS}:'
 
 
 def sql_string(text: str) -> str:
@@ -93,7 +91,7 @@ class _Property:
     def fast_raw(self) -> str:
         """The value's JSON text in a flat document: a key can only be where it is quoted and followed by a colon."""
         # The key and its value (REGEXP_SUBSTR caches its pattern, REGEXP_EXTRACT compiles it per call)
-        pattern = re.escape(_json_key(self.name)) + _WS + ":" + _WS + VALUE
+        pattern = re.escape(_json_key(self.name)) + WS + ":" + WS + VALUE
         return f"CASE WHEN doc_flat THEN REGEXP_SUBSTR(txt, {sql_string(pattern)}) END AS kv{self.i}"
 
     def fast_value(self) -> str:
@@ -249,8 +247,8 @@ def verdict_query(domain: Domain, source: str) -> str:
     extra_allowed = schema.get("additionalProperties", True)
     if extra_allowed not in (True, False):
         raise ConfigError(f"{domain.source}: additionalProperties must be true or false in Flink SQL")
-    known_pair = "(?:" + "|".join(re.escape(_json_key(n)) for n in props) + ")" + _WS + ":" + _WS + VALUE
-    flat_known = rf"^{_WS}\{{{_WS}(?:{known_pair}(?:{_WS},{_WS}{known_pair})*+)?{_WS}\}}{_WS}$"
+    known_pair = "(?:" + "|".join(re.escape(_json_key(n)) for n in props) + ")" + WS + ":" + WS + VALUE
+    flat_known = rf"^{WS}\{{{WS}(?:{known_pair}(?:{WS},{WS}{known_pair})*+)?{WS}\}}{WS}$"
 
     contract: list[tuple[str, str, str]] = []  # (condition, reason, detail)
     contract += [(f"NOT {props[n].present}", "missing_field", f"{n}: required") for n in required]
