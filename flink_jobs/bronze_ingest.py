@@ -137,6 +137,8 @@ def build(settings: Settings, domain: Domain) -> tuple[TableEnvironment, Stateme
             " FROM checked WHERE reason IS NULL) WHERE first_seen = 1"
         ),
     )
+    # the records both dead-letter sinks receive, stated once
+    env.create_temporary_view("rejected", env.sql_query("SELECT * FROM checked WHERE reason IS NOT NULL"))
     bronze = f"{catalog}.{domain.tables.bronze}"
     letters = f"{catalog}.{domain.tables.dead_letter}"
     statements = env.create_statement_set()
@@ -150,7 +152,7 @@ def build(settings: Settings, domain: Domain) -> tuple[TableEnvironment, Stateme
         f"""INSERT INTO {letters}
         SELECT {sql_string(domain.name)}, reason, detail, payload, `topic`, `partition`, `offset`,
             CAST(kafka_timestamp AS TIMESTAMP_LTZ(6)), CAST(CURRENT_TIMESTAMP AS TIMESTAMP_LTZ(6))
-        FROM checked WHERE reason IS NOT NULL"""
+        FROM rejected"""
     )
     statements.add_insert_sql(
         f"""INSERT INTO dead_letter_topic
@@ -158,7 +160,7 @@ def build(settings: Settings, domain: Domain) -> tuple[TableEnvironment, Stateme
             CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), kafka_timestamp) AS BIGINT) * 1000
                 + MOD(EXTRACT(MILLISECOND FROM kafka_timestamp), 1000),
             DATE_FORMAT(CURRENT_TIMESTAMP, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z''')
-        FROM checked WHERE reason IS NOT NULL"""
+        FROM rejected"""
     )
     return env, statements
 
