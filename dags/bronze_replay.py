@@ -3,20 +3,19 @@
 Without `backfill`: recovers what the stream did not commit (from the offsets committed in
 bronze up to end_date), e.g. after the stream was down. With `backfill`: re-reads the topic
 from the beginning and restores the events whose event time is in [start_date, end_date)
-that bronze lacks. Both merge on event_id: a replay never duplicates. Then run silver_hourly
-(or its backfill) over the same range to promote what was replayed.
+that bronze lacks. Both are Spark jobs on Spark's Kafka source that MERGE INTO bronze on the
+dedup key: a replay never duplicates. Then run silver_hourly (or its backfill) over the same
+range to promote what was replayed.
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 from datetime import datetime
 
-from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import dag, get_current_context, task
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import dag
 
-from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_jobs, run_params, settings
+from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_spark_jobs, run_params, spark_submit_kwargs
 
 
 @dag(
@@ -31,13 +30,9 @@ from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_jobs, run_par
     doc_md=__doc__,
 )
 def bronze_replay():
-    @task
-    def plan() -> list[str]:
-        """Check the params and name the replays: one per domain."""
-        job = settings().project_root / "spark_jobs/kafka_to_bronze.py"
-        return [shlex.join([sys.executable, str(job), *args]) for args in plan_jobs(get_current_context())]
-
-    BashOperator.partial(task_id="kafka_to_bronze", pool="lakehouse_bronze").expand(bash_command=plan())
+    SparkSubmitOperator.partial(
+        task_id="kafka_to_bronze", pool="lakehouse_bronze", **spark_submit_kwargs("kafka_to_bronze")
+    ).expand(application_args=plan_spark_jobs())
 
 
 bronze_replay()

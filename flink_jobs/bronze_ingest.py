@@ -45,7 +45,6 @@ def job_config(settings: Settings, domain: Domain) -> dict[str, str]:
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.dir": f"file://{checkpoint_dir(settings, domain.name)}",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-        "execution.checkpointing.num-retained": "3",
         "execution.checkpointing.incremental": "true",
         "state.backend.type": "rocksdb",
         "restart-strategy.type": "exponential-delay",

@@ -28,7 +28,7 @@ CLICKS_DOMAIN = """
 name: clicks
 description: A click on the web shop (defined only in test data).
 event_type: page_clicked
-topic: {name: clicks.events, partitions: 4, dead_letter: clicks.events.dlq}
+topic: {name: clicks.events, partitions: 3, dead_letter: clicks.events.dlq}
 message_key: session_id
 dedup_key: click_id
 event_time_field: clicked_at

@@ -17,9 +17,27 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 
 from lakehouse.domains import Domain
-from lakehouse.events.contracts import check_record
+from lakehouse.events.contracts import check_record, parse_event_time
 from lakehouse.events.generator import Mix, generate
-from lakehouse.streaming.rows import KafkaMeta, bronze_row
+from lakehouse.events.read import KafkaMeta
+
+
+def bronze_row(
+    domain: Domain, event: dict, value: bytes, meta: KafkaMeta, is_late: bool, ingested_at: datetime
+) -> dict:
+    """A bronze row as the stream writes it, for tests and benchmarks that fill bronze directly."""
+    return {
+        "event_id": str(event[domain.dedup_key]),
+        "event_type": domain.event_type,
+        "event_time": parse_event_time(event[domain.event_time_field]).astimezone(UTC),
+        "payload": value.decode("utf-8"),
+        "kafka_topic": meta.topic,
+        "kafka_partition": meta.partition,
+        "kafka_offset": meta.offset,
+        "kafka_timestamp": meta.timestamp,
+        "is_late": is_late,
+        "ingested_at": ingested_at,
+    }
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from lakehouse.bootstrap.jars import group_jars
@@ -53,6 +54,9 @@ def get_spark(settings: Settings, app_name: str = "lakehouse"):
     from pyspark.sql import SparkSession
 
     ensure_java_home()
+    # PySpark takes its workers' Python from PYSPARK_PYTHON (else `python3` on PATH), not from
+    # spark.pyspark.python: without it, Python UDFs (the replay's contract) run outside this venv.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(settings.spark.master_url).appName(app_name)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)

@@ -7,13 +7,29 @@ watermark (what is in the log now). So a live producer can never keep a read goi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from lakehouse.errors import ServiceError
 from lakehouse.settings import Settings
-from lakehouse.streaming.rows import KafkaMeta
+
+
+@dataclass(frozen=True)
+class KafkaMeta:
+    """Where a record is in Kafka, and its record timestamp."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+
+    @property
+    def timestamp(self) -> datetime | None:
+        return None if self.timestamp_ms is None else datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
 
 
 def consumer(settings: Settings, topic: str) -> Consumer:
@@ -99,14 +115,33 @@ def _read(client, topic, first, last, batch):
             open_partitions -= {tp.partition for tp in done}
 
 
-def group_position(settings: Settings, group: str, topic: str) -> dict[int, int]:
+COORDINATOR_NOT_READY = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError._TIMED_OUT,
+}
+
+
+def group_position(settings: Settings, group: str, topic: str, timeout_s: float = 60) -> dict[int, int]:
     """The last offset per partition a consumer group has committed as processed (Kafka stores
     the next offset to read; this is one less), for the partitions it has committed at all.
-    A stream job's group commits on every completed checkpoint, with the Iceberg commit."""
+    A stream job's group commits on every completed checkpoint, with the Iceberg commit.
+    Retries while the broker's group coordinator is still loading (a fresh or restarted broker)."""
     client = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group})
+    deadline = time.monotonic() + timeout_s
     try:
         wanted = [TopicPartition(topic, p) for p in partitions(client, topic)]
-        committed = client.committed(wanted, timeout=30)
+        while True:
+            try:
+                committed = client.committed(wanted, timeout=30)
+                break
+            except KafkaException as exc:
+                error = exc.args[0]
+                loading = error.retriable() or error.code() in COORDINATOR_NOT_READY
+                if not loading or time.monotonic() > deadline:
+                    raise ServiceError(f"reading the committed offsets of group {group}: {error.str()}") from exc
+                time.sleep(1)
     finally:
         client.close()
     return {tp.partition: tp.offset - 1 for tp in committed if tp.offset >= 0}

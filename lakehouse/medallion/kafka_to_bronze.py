@@ -1,213 +1,266 @@
-"""The Kafka -> bronze batch job: recover what the stream did not commit, or replay a range.
+"""The Kafka -> bronze batch job on Spark's Kafka source: recover what the stream did not commit,
+or replay a range.
 
-Both modes MERGE into bronze ON event_id (PyIceberg `upsert`, inserting only event ids bronze
-does not have), so a replay never duplicates an event, and route malformed records to the
-dead-letter table, merged ON (topic, partition, offset).
+Both modes `MERGE INTO` bronze ON the dedup key (only events bronze lacks are inserted) and the
+dead letters ON (domain, topic, partition, offset), so a replay never duplicates.
 
-- Recovery (default), for when the stream was down: reads from bronze's position (the stream
-  job's consumer group offsets, or the offsets earlier replays recorded in bronze's snapshots)
-  up to the last record stamped before `end` (Kafka's offsets for that time). Records the stream
-  never committed are recovered even if stamped before `start`: skipping them would lose them.
-  A stream job resumed from its own checkpoint afterwards reads them again; silver keeps one.
-- Backfill (--backfill), to repair a bronze range: reads from the earliest offsets up to those
-  committed in bronze and keeps events whose event time is in [start, end) (malformed records:
-  whose Kafka timestamp is). Offsets do not move: what is beyond them belongs to the stream.
+- Recovery (default), for when the stream was down: reads from bronze's position up to the
+  last record stamped before `end` (Kafka's offsets for that time). The position is the highest
+  Kafka offset per partition that bronze or the dead letters hold, or the stream job's consumer
+  group offsets, whichever is further. Records the stream never committed are recovered even if
+  stamped before `start`: skipping them would lose them.
+- Backfill (--backfill), to repair a bronze range: reads from the earliest offsets up to the
+  position and keeps events whose event time is in [start, end) (malformed records: whose Kafka
+  timestamp is). What lies beyond the position belongs to the stream.
 
-It reads with confluent-kafka into Arrow and writes with PyIceberg (moving it onto Spark's
-Kafka source, now in locks/jars.toml, is the next step of the streaming rework).
+Records are judged by the Python contract (`events.contracts.check_record`, which the stream's
+SQL contract matches record by record) inside `mapInArrow`, one Arrow batch at a time. The first
+copy of an event id (lowest partition, offset) wins. An event is late when its time is below
+its partition's watermark at that offset (the highest earlier event time minus the allowed
+lateness): a batch has no arrival order across partitions, so this is per partition.
 """
 
 from __future__ import annotations
 
-import itertools
+import json
 import logging
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import datetime
 
 import pyarrow as pa
-from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.table import Table
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 
 from lakehouse.domains import Domain
-from lakehouse.engines.iceberg import load_catalog
 from lakehouse.errors import LakehouseError
-from lakehouse.events.contracts import Contract, check_record
-from lakehouse.events.read import end_offsets, group_position, read_range
-from lakehouse.medallion.runs import AUDIT, RunResult, audited_run, fault_point
-from lakehouse.settings import Settings
+from lakehouse.events.contracts import check_record, parse_event_time
+from lakehouse.events.read import end_offsets, group_position
+from lakehouse.medallion.runs import RunResult, fault_point, job_run
+from lakehouse.settings import Settings, load_settings
 from lakehouse.streaming.checkpoints import consumer_group
-from lakehouse.streaming.iceberg_commit import committed_offsets, next_commit
-from lakehouse.streaming.rows import KafkaMeta, bronze_row, dead_letter_row
-from lakehouse.streaming.watermarks import PartitionWatermarks
 
 JOB = "kafka_to_bronze"
-LETTER_KEY = ["kafka_topic", "kafka_partition", "kafka_offset"]
+COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset"]
 log = logging.getLogger("lakehouse.jobs")
 
-
-@dataclass
-class Batch:
-    """What one chunk of records becomes."""
-
-    rows: list[dict] = field(default_factory=list)  # bronze rows, first copy of each event id
-    letters: list[dict] = field(default_factory=list)
-    read: int = 0
-    duplicates: int = 0
-    outside_window: int = 0
-    offsets: dict[int, int] = field(default_factory=dict)  # highest offset read per partition
-
-
-def to_rows(
-    domain: Domain,
-    contract: Contract,
-    records: Iterable[tuple[KafkaMeta, bytes | None]],
-    seen: set[str],
-    watermarks: PartitionWatermarks,
-    window: tuple[datetime, datetime] | None,
-    now: datetime,
-) -> Batch:
-    """Bronze rows and dead letters from Kafka records, as the stream makes them: the first copy
-    of an event id wins (`seen` carries ids across chunks), lateness against per-partition
-    watermarks. With a `window`, only events whose event time (malformed records: Kafka
-    timestamp) is in it are kept."""
-    batch = Batch()
-    for meta, value in records:
-        batch.read += 1
-        batch.offsets[meta.partition] = max(batch.offsets.get(meta.partition, -1), meta.offset)
-        verdict = check_record(domain, contract, value)
-        if not verdict.valid:
-            stamped = meta.timestamp
-            if window and not (stamped is not None and window[0] <= stamped < window[1]):
-                batch.outside_window += 1
-                continue
-            batch.letters.append(dead_letter_row(domain, verdict, value, meta, now))
-            continue
-        row = bronze_row(domain, verdict.event, value, meta, False, now)
-        if window and not window[0] <= row["event_time"] < window[1]:
-            batch.outside_window += 1
-            continue
-        if row["event_id"] in seen:
-            batch.duplicates += 1
-            continue
-        seen.add(row["event_id"])
-        row["is_late"] = watermarks.observe(meta.partition, int(row["event_time"].timestamp() * 1000))
-        batch.rows.append(row)
-    return batch
+JUDGED = pa.schema(
+    [
+        ("kafka_topic", pa.string()),
+        ("kafka_partition", pa.int32()),
+        ("kafka_offset", pa.int64()),
+        ("kafka_timestamp", pa.timestamp("us", tz="UTC")),
+        ("payload", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("event_id", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+    ]
+)
+JUDGED_DDL = (
+    "kafka_topic string, kafka_partition int, kafka_offset bigint, kafka_timestamp timestamp, payload string, "
+    "reason string, detail string, event_id string, event_time timestamp"
+)
 
 
-def _merge(table: Table, rows: list[dict], join_cols: list[str], topic: str, read: dict[int, int] | None) -> int:
-    """Insert the rows whose keys `table` lacks; returns how many. With `read` (recovery), rows at
-    or below the offsets already committed are dropped and the snapshot records the offsets
-    covered, all in one commit; a concurrent commit (the stream) makes it reload and retry."""
-    for attempt in range(5):
-        fresh, properties = rows, {}
-        if read is not None:
-            fresh, properties = next_commit(table, rows, {topic: read})
-            if properties is None:
-                return 0
-        elif not fresh:
-            return 0
-        data = pa.Table.from_pylist(fresh, schema=table.schema().as_arrow())
-        try:
-            if not fresh:  # only the offsets move (every record was a duplicate)
-                table.append(data, snapshot_properties=properties)
-                return 0
-            outcome = table.upsert(
-                data, join_cols=join_cols, when_matched_update_all=False, snapshot_properties=properties
+def judge(domain: Domain):
+    """The mapInArrow function: each Kafka record with the contract's verdict, its dedup key and
+    its UTC event time (valid records), its raw value as text (invalid UTF-8 replaced)."""
+
+    def batches(source: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        contract = domain.validator()  # compiled once per task, in the Python worker
+        for batch in source:
+            values = batch["value"].to_pylist()
+            reasons, details, ids, times = [], [], [], []
+            for value in values:
+                verdict = check_record(domain, contract, value)
+                reasons.append(verdict.reason)
+                details.append(verdict.detail)
+                event = verdict.event or {}
+                ids.append(str(event[domain.dedup_key]) if verdict.valid else None)
+                times.append(parse_event_time(event[domain.event_time_field]) if verdict.valid else None)
+            payloads = [None if v is None else v.decode("utf-8", errors="replace") for v in values]
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch["topic"],
+                    batch["partition"].cast(pa.int32()),
+                    batch["offset"].cast(pa.int64()),
+                    batch["timestamp"].cast(pa.timestamp("us", tz="UTC")),
+                    pa.array(payloads, pa.string()),
+                    pa.array(reasons, pa.string()),
+                    pa.array(details, pa.string()),
+                    pa.array(ids, pa.string()),
+                    pa.array(times, pa.timestamp("us", tz="UTC")),
+                ],
+                schema=JUDGED,
             )
-            return outcome.rows_inserted
-        except CommitFailedException:
-            time.sleep(0.2 * (attempt + 1))
-            table = table.refresh()
-    raise CommitFailedException(f"could not commit to {table.name()} after 5 attempts")
+
+    return batches
 
 
-def _snapshot_id(table: Table) -> int | None:
-    snapshot = table.refresh().current_snapshot()
-    return snapshot.snapshot_id if snapshot else None
+def bronze_rows(judged: DataFrame, domain: Domain) -> DataFrame:
+    """Valid records as bronze rows: the first copy of each event id, late against its partition's
+    watermark (pure)."""
+    lateness_s = int(domain.allowed_lateness.total_seconds())
+    earlier = Window.partitionBy("kafka_partition").orderBy("kafka_offset").rowsBetween(Window.unboundedPreceding, -1)
+    first = Window.partitionBy("event_id").orderBy("kafka_partition", "kafka_offset")
+    valid = judged.where(F.col("reason").isNull())
+    watermark = F.max("event_time").over(earlier) - F.expr(f"INTERVAL {lateness_s} SECONDS")
+    return (
+        valid.withColumn("is_late", F.coalesce(F.col("event_time") < watermark, F.lit(False)))
+        .withColumn("_copy", F.row_number().over(first))
+        .where("_copy = 1")
+        .select(
+            "event_id",
+            F.lit(domain.event_type).alias("event_type"),
+            "event_time",
+            "payload",
+            *COORDINATES,
+            "kafka_timestamp",
+            "is_late",
+            F.current_timestamp().alias("ingested_at"),
+        )
+    )
+
+
+def dead_letter_rows(judged: DataFrame, domain: Domain) -> DataFrame:
+    """Rejected records as dead letters, with reason, detail and coordinates (pure)."""
+    return judged.where(F.col("reason").isNotNull()).select(
+        F.lit(domain.name).alias("domain"),
+        "reason",
+        "detail",
+        "payload",
+        *COORDINATES,
+        "kafka_timestamp",
+        F.current_timestamp().alias("failed_at"),
+    )
+
+
+def position(spark: SparkSession, settings: Settings, domain: Domain) -> dict[int, int]:
+    """The highest offset per partition bronze has dealt with: its own rows and dead letters, or
+    the stream job's committed consumer group offsets, whichever is further."""
+    topic = domain.topic.name
+    held = spark.sql(
+        f"""SELECT kafka_partition, max(kafka_offset) AS kafka_offset FROM (
+                SELECT kafka_partition, kafka_offset FROM {domain.tables.bronze} WHERE kafka_topic = '{topic}'
+                UNION ALL
+                SELECT kafka_partition, kafka_offset FROM {domain.tables.dead_letter}
+                WHERE domain = '{domain.name}' AND kafka_topic = '{topic}')
+            GROUP BY kafka_partition"""
+    ).collect()
+    found = {row.kafka_partition: row.kafka_offset for row in held}
+    try:
+        stream = group_position(settings, consumer_group(domain.name), topic)
+    except LakehouseError:
+        stream = {}
+    for partition, offset in stream.items():
+        found[partition] = max(found.get(partition, -1), offset)
+    return found
+
+
+def read_topic(spark: SparkSession, settings: Settings, topic: str, first: dict, last: dict) -> DataFrame:
+    """Records of `topic` from offset first[p] (-2: the earliest) to last[p] inclusive, through
+    Spark's Kafka source, committed records only."""
+    start = {str(p): first[p] for p in sorted(last)}
+    end = {str(p): max(last[p] + 1, first[p]) if first[p] >= 0 else last[p] + 1 for p in sorted(last)}
+    return (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .option("kafka.isolation.level", "read_committed")
+        .option("subscribe", topic)
+        .option("startingOffsets", json.dumps({topic: start}))
+        .option("endingOffsets", json.dumps({topic: end}))
+        .load()
+    )
 
 
 def run(
-    settings: Settings,
+    spark: SparkSession,
     domain: Domain,
     start: datetime,
     end: datetime,
     backfill: bool = False,
     dry_run: bool = False,
     run_id: str | None = None,
-    chunk: int = 100_000,
+    settings: Settings | None = None,
 ) -> RunResult:
-    catalog = load_catalog(settings)
-    bronze = catalog.load_table(domain.tables.bronze)
-    letters = catalog.load_table(domain.tables.dead_letter)
-    audit = catalog.load_table(AUDIT)
-    with audited_run(
-        JOB,
-        domain,
-        start,
-        end,
-        backfill,
-        dry_run,
-        run_id,
-        snapshots=lambda: {
-            domain.tables.bronze: _snapshot_id(bronze),
-            domain.tables.dead_letter: _snapshot_id(letters),
-        },
-        record=lambda row: audit.append(pa.Table.from_pylist([row], schema=audit.schema().as_arrow())),
-    ) as result:
-        _replay(settings, domain, bronze, letters, start, end, backfill, dry_run, chunk, result)
+    settings = settings or load_settings()
+    tables = [domain.tables.bronze, domain.tables.dead_letter]
+    with job_run(spark, JOB, domain, start, end, tables, backfill, dry_run, run_id) as result:
+        _replay(spark, settings, domain, start, end, backfill, dry_run, result)
     return result
 
 
-def _replay(settings, domain, bronze, letters, start, end, backfill, dry_run, chunk, result):
+def _replay(spark, settings, domain, start, end, backfill, dry_run, result):
     topic = domain.topic.name
-    # Bronze's position: the stream job's consumer group (committed with each checkpoint) and
-    # what replays recorded in bronze's snapshots, whichever is further.
-    committed = committed_offsets(bronze).get(topic, {})
-    try:
-        stream = group_position(settings, consumer_group(domain.name), topic)
-    except LakehouseError:
-        stream = {}
-    for partition, offset in stream.items():
-        committed[partition] = max(committed.get(partition, -1), offset)
+    committed = position(spark, settings, domain)
+    ends = end_offsets(settings, topic, int(end.timestamp() * 1000))
     if backfill:
         if not committed:
             raise LakehouseError(
-                f"bronze {domain.tables.bronze} has no committed offsets for {topic}: there is nothing to "
-                "backfill from; run without --backfill to recover the topic from its earliest offsets"
+                f"bronze {domain.tables.bronze} holds nothing of {topic}: there is nothing to backfill from; "
+                "run without --backfill to recover the topic from its earliest offsets"
             )
-        first, last, window = {}, committed, (start, end)
+        first = {p: -2 for p in ends}
+        last = {p: committed.get(p, -1) for p in ends}
     else:
-        # the records that reached the broker before `end`, from bronze's position on
-        first, window = {p: o + 1 for p, o in committed.items()}, None
-        last = end_offsets(settings, topic, int(end.timestamp() * 1000))
-    result.details.update(mode="backfill" if backfill else "recovery", from_offsets=first or "earliest")
-    records = read_range(settings, topic, first, last)
-    contract, seen = domain.validator(), set()
-    watermarks = PartitionWatermarks(domain.allowed_lateness, domain.topic.partitions)
-    read_to: dict[int, int] = {}
-    duplicates = outside = 0
-    while records_chunk := list(itertools.islice(records, chunk)):
-        batch = to_rows(domain, contract, records_chunk, seen, watermarks, window, datetime.now(UTC))
-        result.rows_read += batch.read
-        result.rows_written += len(batch.rows)
-        result.rows_quarantined += len(batch.letters)
-        duplicates, outside = duplicates + batch.duplicates, outside + batch.outside_window
-        for partition, offset in batch.offsets.items():
-            read_to[partition] = max(read_to.get(partition, -1), offset)
-        if not dry_run:
-            # Dead letters first: if the bronze commit then fails, a re-run finds them merged.
-            progress = None if backfill else batch.offsets
-            _merge(letters, batch.letters, LETTER_KEY, topic, progress if batch.letters else None)
-            fault_point("replay-before-bronze")
-            result.rows_merged += _merge(bronze, batch.rows, ["event_id"], topic, progress)
+        first = {p: committed[p] + 1 if p in committed else -2 for p in ends}
+        last = ends
+    result.details.update(mode="backfill" if backfill else "recovery", from_offsets=first, to_offsets=last)
+    log.info("%s %s: reading %s from offsets %s to %s (-2: earliest)", JOB, domain.name, topic, first, last)
+    judged = read_topic(spark, settings, topic, first, last).mapInArrow(judge(domain), JUDGED_DDL)
+    if backfill:
+        moment = F.when(F.col("reason").isNull(), F.col("event_time")).otherwise(F.col("kafka_timestamp"))
+        judged = judged.where((moment >= F.lit(start)) & (moment < F.lit(end)))
+    judged = judged.cache()
+    try:
+        _merge(spark, domain, judged, dry_run, result)
+    finally:
+        judged.unpersist()
+
+
+def _merge(spark, domain, judged, dry_run, result):
+    rows = bronze_rows(judged, domain)
+    letters = dead_letter_rows(judged, domain)
+    known_ids = spark.table(domain.tables.bronze).select("event_id")
+    known_letters = spark.table(domain.tables.dead_letter).where(F.col("domain") == domain.name).select(*COORDINATES)
+    fresh = rows.join(known_ids, "event_id", "left_anti").cache()
+    fresh_letters = letters.join(known_letters, COORDINATES, "left_anti").cache()
+    try:
+        result.rows_read = judged.count()
+        result.rows_written = rows.count()
+        result.rows_quarantined = letters.count()
+        result.rows_merged = fresh.count()
+        result.details.update(new_dead_letters=fresh_letters.count())
         log.info(
-            "%s: read %d records up to offsets %s, %d bronze rows merged so far",
+            "%s %s: %d records, %d unique valid events (%d new), %d dead letters (%d new)",
             JOB,
+            domain.name,
             result.rows_read,
-            read_to,
+            result.rows_written,
             result.rows_merged,
+            result.rows_quarantined,
+            result.details["new_dead_letters"],
         )
-    result.details.update(to_offsets=read_to, duplicates=duplicates, outside_window=outside)
+        if dry_run:
+            result.rows_merged = 0
+            return
+        # Dead letters first: if the bronze MERGE then fails, the run is rolled back and re-run.
+        if result.details["new_dead_letters"]:
+            fresh_letters.createOrReplaceTempView("replay_letters")
+            spark.sql(
+                f"""MERGE INTO {domain.tables.dead_letter} t USING replay_letters s
+                    ON t.domain = s.domain AND t.kafka_topic = s.kafka_topic
+                       AND t.kafka_partition = s.kafka_partition AND t.kafka_offset = s.kafka_offset
+                    WHEN NOT MATCHED THEN INSERT *"""
+            )
+        fault_point("replay-before-bronze")
+        if result.rows_merged:
+            # ON the dedup key: an event the stream committed meanwhile is not inserted again.
+            fresh.createOrReplaceTempView("replay_rows")
+            spark.sql(
+                f"""MERGE INTO {domain.tables.bronze} t USING replay_rows s ON t.event_id = s.event_id
+                    WHEN NOT MATCHED THEN INSERT *"""
+            )
+    finally:
+        fresh.unpersist()
+        fresh_letters.unpersist()

@@ -89,8 +89,13 @@ def configuration(settings: Settings) -> dict:
         "rest": {"address": flink.host, "bind-address": bind, "port": flink.rest_port},
         # A TaskManager that starts before the JobManager retries after 1 s, not 10 s.
         "cluster": {"registration": {"error-delay": 1000, "refused-registration-delay": 1000}},
-        # Savepoints default to the state folder; each job sets its own checkpoint folder.
-        "execution": {"checkpointing": {"savepoint-dir": f"file://{folder(settings) / 'savepoints'}"}},
+        # Savepoints default to the state folder; each job sets its own checkpoint folder. How
+        # many completed checkpoints a job retains is the JobManager's setting (a job's own
+        # configuration does not change it): three, so a lost or corrupted newest one leaves
+        # older ones to resume from.
+        "execution": {
+            "checkpointing": {"savepoint-dir": f"file://{folder(settings) / 'savepoints'}", "num-retained": 3}
+        },
         "web": {"tmpdir": str(folder(settings) / "tmp")},
         "io": {"tmp": {"dirs": str(folder(settings) / "tmp")}},
     }
@@ -218,6 +223,12 @@ def stop_with_savepoint(settings: Settings, job_id: str, target: Path, timeout_s
             return operation["location"].removeprefix("file:")
         time.sleep(0.5)
     raise ServiceError(f"job {job_id} did not complete its savepoint within {timeout_s:.0f}s")
+
+
+def root_exception(settings: Settings, job_id: str) -> str:
+    """The first lines of the job's root exception, or '' if it has none."""
+    found = rest(settings, "GET", f"/jobs/{job_id}/exceptions").get("root-exception") or ""
+    return " ".join(line.strip() for line in found.splitlines()[:4] if not line.strip().startswith("at "))
 
 
 def job_metrics(settings: Settings, job_id: str) -> dict:

@@ -19,25 +19,28 @@ def savepoint_dir(settings: Settings, domain: str) -> Path:
     return path
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest completed checkpoint (a chk-N folder with its _metadata written) of any job run."""
-    completed = [meta.parent for meta in folder.glob("*/chk-*/_metadata")]
-    if not completed:
-        return None
-    return max(completed, key=lambda chk: (chk.stat().st_mtime, int(chk.name.split("-")[1])))
+UNUSABLE = "UNUSABLE"  # a marker file the keeper leaves in a restore point Flink could not restore
+
+
+def restore_points(settings: Settings, domain: str) -> list[Path]:
+    """The domain's complete savepoints and retained checkpoints (folders with their _metadata
+    written), newest first, leaving out those marked unusable: what a new submission tries to
+    resume from, in order (a savepoint from `stream stop`, or the last checkpoints of a job the
+    cluster lost)."""
+    found = [meta.parent for meta in savepoint_dir(settings, domain).glob("savepoint-*/_metadata")]
+    found += [meta.parent for meta in checkpoint_dir(settings, domain).glob("*/chk-*/_metadata")]
+    usable = [path for path in found if not (path / UNUSABLE).exists()]
+    return sorted(usable, key=lambda path: ((path / "_metadata").stat().st_mtime, path.name), reverse=True)
 
 
 def latest_restore_point(settings: Settings, domain: str) -> Path | None:
-    """The newest complete savepoint or retained checkpoint of the domain's job: what a new
-    submission resumes from (a savepoint from `stream stop`, or the last checkpoint of a job
-    the cluster lost)."""
-    candidates = [meta.parent for meta in savepoint_dir(settings, domain).glob("savepoint-*/_metadata")]
-    checkpoint = latest_checkpoint(checkpoint_dir(settings, domain))
-    if checkpoint:
-        candidates.append(checkpoint)
-    if not candidates:
-        return None
-    return max(candidates, key=lambda path: (path / "_metadata").stat().st_mtime)
+    points = restore_points(settings, domain)
+    return points[0] if points else None
+
+
+def mark_unusable(point: Path, why: str) -> None:
+    """Keep the point for inspection but never try it again."""
+    (point / UNUSABLE).write_text(why + "\n")
 
 
 def consumer_group(domain: str) -> str:

@@ -26,7 +26,7 @@ from lakehouse.domains import get_domain
 from lakehouse.errors import LakehouseError, ServiceError
 from lakehouse.services import flink
 from lakehouse.settings import Settings, load_settings
-from lakehouse.streaming.checkpoints import latest_restore_point, savepoint_dir
+from lakehouse.streaming.checkpoints import mark_unusable, restore_points, savepoint_dir
 
 POLL_S = 2.0
 LOST_AFTER_S = 30.0  # the REST API unreachable this long: the cluster is gone, start over
@@ -53,8 +53,35 @@ def wait_for_cluster(settings: Settings, timeout_s: float = 180) -> None:
 
 
 def submit(settings: Settings, domain: str) -> str:
-    """`flink run --detached` of the job; returns its job id."""
-    restore = latest_restore_point(settings, domain)
+    """Submit the job, resuming from the newest restore point Flink can restore; returns its job id.
+
+    A point whose metadata Flink cannot read (corrupted, truncated) is marked unusable and the
+    next older one is tried, down to none: the consumer group's offsets, with empty dedup state (bronze
+    may then get a copy of an event it holds; silver's dedup keeps one)."""
+    for restore in [*restore_points(settings, domain), None]:
+        job_id, failure = _run(settings, domain, restore)
+        if failure is None:
+            return job_id
+        if restore is None:
+            raise ServiceError(failure)
+        log(f"cannot resume from {restore}: {failure}; trying the next older restore point")
+        mark_unusable(restore, failure)
+    raise AssertionError("unreachable")
+
+
+# What Flink reports for a restore point whose metadata it cannot read (corrupted, truncated,
+# files missing). A point that reads fine but does not fit the program ("Cannot map
+# checkpoint/savepoint state") is not among them: falling back from it would silently drop state.
+UNREADABLE = re.compile(r"Unexpected magic number|java\.io\.EOFException|java\.io\.FileNotFoundException")
+
+
+def unreadable(failure: str) -> bool:
+    return bool(UNREADABLE.search(failure)) and "Cannot map checkpoint/savepoint state" not in failure
+
+
+def _run(settings: Settings, domain: str, restore) -> tuple[str | None, str | None]:
+    """`flink run --detached` from `restore`, then wait until the job runs: (job id, None), or
+    (None or job id, why) when Flink cannot read `restore`. Any other failure raises."""
     python = str(settings.project_root / ".venv-flink/bin/python")
     command = [
         "bash", flink.script(settings, "flink"), "run", "--detached",
@@ -69,9 +96,26 @@ def submit(settings: Settings, domain: str) -> str:
     match = re.search(r"JobID ([0-9a-f]{32})", output)
     if result.returncode != 0 or not match:
         tail = "\n".join(line for line in output.splitlines() if not line.startswith("\tat "))[-3000:]
-        raise ServiceError(f"`flink run` of {job_name(domain)} failed (exit {result.returncode}):\n{tail}")
-    log(f"submitted job {match.group(1)}")
-    return match.group(1)
+        failure = f"`flink run` of {job_name(domain)} failed (exit {result.returncode}):\n{tail}"
+        if restore is not None and unreadable(output):
+            return None, failure
+        raise ServiceError(failure)  # not an unreadable restore point (an incompatible one is kept)
+    job_id = match.group(1)
+    log(f"submitted job {job_id}")
+    # The JobManager restores the point's metadata while the job initialises: a point it cannot
+    # read fails the job before it ever runs.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        state = flink.rest(settings, "GET", f"/jobs/{job_id}")["state"]
+        if state == "RUNNING":
+            return job_id, None
+        if state == "FAILED":
+            failure = f"job {job_id} failed while starting: {flink.root_exception(settings, job_id)}"
+            if restore is not None and unreadable(failure):
+                return job_id, failure
+            raise ServiceError(failure)
+        time.sleep(0.5)
+    return job_id, None  # still initialising: the keeper's watch takes over
 
 
 def keep(settings: Settings, domain: str) -> int:

@@ -16,7 +16,7 @@ from lakehouse.services import flink
 from lakehouse.services.embedded import stream_program_name
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import Settings
-from lakehouse.streaming.checkpoints import checkpoint_dir, consumer_group, latest_checkpoint
+from lakehouse.streaming.checkpoints import consumer_group, latest_restore_point
 
 
 def running_supervisor(settings: Settings) -> Supervisor:
@@ -102,7 +102,7 @@ def status(settings: Settings, domain_name: str | None = None) -> list[StreamSta
         snapshot = table.current_snapshot()
         rows = int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
         last = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC) if snapshot else None
-        checkpoint = latest_checkpoint(checkpoint_dir(settings, domain.name))
+        checkpoint = latest_restore_point(settings, domain.name)
         job = flink_job(settings, domain.name) if info["statename"] == "RUNNING" else None
         report.append(
             StreamStatus(

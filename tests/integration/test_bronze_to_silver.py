@@ -12,7 +12,7 @@ from lakehouse.domains import get_domain
 from lakehouse.events.contracts import check_record
 from lakehouse.events.generator import Mix, generate
 from lakehouse.medallion.bronze_to_silver import run
-from lakehouse.streaming.rows import KafkaMeta, bronze_row
+from tests.medallion_data import KafkaMeta, bronze_row
 
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow]
 

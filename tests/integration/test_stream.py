@@ -1,14 +1,21 @@
 """The Flink bronze ingestion job end to end, on the real broker, S3 server and catalog.
 
-The `sales` domain's job on the Flink session cluster goes through phases, each checked for
-exactness: generated events with duplicates, late and malformed ones (plus raw garbage); a
-kill -9 of the TaskManager mid-stream (supervisord restarts it, Flink restarts the job from its
-checkpoint); a broker restart mid-stream; and a stop with a savepoint and a start from it. After each phase bronze holds exactly the unique valid events sent so far, the
-dead-letter table exactly the rejected records, and sent = bronze + dead letters + duplicates.
+The `sales` domain's job on the Flink session cluster goes through game days, in order, each
+checked for exactness: generated events with duplicates, late and malformed ones (plus raw
+garbage); kill -9 of the TaskManager mid-stream (supervisord restarts it, Flink restarts the job
+from its checkpoint); a broker restart mid-stream; a stop with a savepoint and a start from it;
+kill -9 of the JobManager mid-stream (the cluster loses the job, the keeper resubmits it from its
+last retained checkpoint); the S3 server down for 30 s mid-stream; a burst of schema-breaking
+events. After each, bronze holds exactly the unique valid events sent so far, the dead-letter
+table exactly the rejected records, and sent = bronze + dead letters + duplicates. Then the
+newest retained checkpoints are lost before a restart: the job resumes from an older one,
+nothing is lost, and silver (the silver job's own transforms over bronze) holds every event
+exactly once. (Parallelism 3 over 3 partitions: tests/integration/test_new_domain.py.)
 """
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -18,15 +25,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from pyspark.sql import functions as F
 
 from lakehouse.domains import get_domain
 from lakehouse.events.generator import Mix, generate
 from lakehouse.events.read import group_position
 from lakehouse.events.send import read_event_kinds, send
+from lakehouse.medallion import silver
 from lakehouse.services import flink
+from lakehouse.services.embedded import stream_program_name
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.streaming import operations
-from lakehouse.streaming.checkpoints import consumer_group, latest_restore_point, savepoint_dir
+from lakehouse.streaming.checkpoints import (
+    UNUSABLE,
+    checkpoint_dir,
+    consumer_group,
+    latest_restore_point,
+    savepoint_dir,
+)
 from lakehouse.streaming.keeper import job_name
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -256,3 +272,148 @@ def test_stop_with_savepoint_and_resume_from_it_stays_exact(
     job = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)  # resubmitted
     assert flink.job_metrics(stack, job["jid"])["restored_from"] == f"file:{savepoint.parent}"
     wait_exact(iceberg_catalog, sales, ledger)
+
+
+def send_during(settings, domain, ledger, path, count, seed, disruption, rate=2_000):
+    """Send `count` events at `rate` while `disruption()` runs (it starts 3 s in)."""
+    results = []
+    sender = threading.Thread(target=background_send, args=(settings, domain, count, rate, seed, path, results))
+    sender.start()
+    time.sleep(3)
+    disruption()
+    sender.join()
+    ledger.add(path, results[0])
+
+
+def test_kill_dash_nine_of_the_jobmanager_mid_stream_stays_exact(
+    stack, iceberg_catalog, sales, running_stream, ledger, tmp_path
+):
+    supervisor = Supervisor(stack.state_dir)
+    lost = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)
+    pid = supervisor.process("flink-jobmanager")["pid"]
+    send_during(stack, sales, ledger, tmp_path / "jobmanager.json", 10_000, 25, lambda: os.killpg(pid, signal.SIGKILL))
+    # A session cluster without HA forgets its jobs: the keeper submits it again, from the last
+    # checkpoint the lost job retained.
+    job = flink.wait_for_running(stack, job_name("sales"), timeout_s=240)
+    assert job["jid"] != lost["jid"]
+    assert f"/{lost['jid']}/chk-" in flink.job_metrics(stack, job["jid"])["restored_from"]
+    wait_exact(iceberg_catalog, sales, ledger, timeout_s=300)
+
+
+def test_s3_server_down_for_30_s_mid_stream_stays_exact(
+    stack, iceberg_catalog, sales, running_stream, ledger, tmp_path
+):
+    supervisor = Supervisor(stack.state_dir)
+
+    def s3_outage():
+        supervisor.rpc.stopProcess("seaweedfs", True)
+        time.sleep(30)  # the sink cannot write or commit: the job fails and restarts until S3 is back
+        supervisor.rpc.startProcess("seaweedfs", True)
+
+    send_during(stack, sales, ledger, tmp_path / "s3.json", 10_000, 26, s3_outage)
+    wait_exact(iceberg_catalog, sales, ledger, timeout_s=360)
+    assert flink.wait_for_running(stack, job_name("sales"), timeout_s=120)
+
+
+def test_a_burst_of_schema_breaking_events_is_dead_lettered_and_the_job_never_fails(
+    stack, iceberg_catalog, sales, running_stream, ledger
+):
+    job = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)
+    restarts = flink.job_metrics(stack, job["jid"])["restarts"]
+    breaks = [
+        lambda body: body.pop("quantity"),
+        lambda body: body.update(quantity="three"),
+        lambda body: body.update(event_time="yesterday"),
+        lambda body: body.update(unit_price_cents=-5),
+        lambda body: body.update(currency="euros!"),
+        lambda body: body.update(event_id=None),
+    ]
+    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap_servers})
+    burst: set[tuple[int, int]] = set()
+
+    def delivered(error, message):
+        assert error is None, error
+        burst.add((message.partition(), message.offset()))
+
+    for index, record in enumerate(generate(sales, 3_000, mix=Mix(0, 0, 0, 0), seed=27)):
+        body = json.loads(record.value)
+        breaks[index % len(breaks)](body)
+        producer.produce(sales.topic.name, key=record.key, value=json.dumps(body).encode(), on_delivery=delivered)
+    assert producer.flush(30) == 0
+    ledger.malformed += len(burst)
+    _, letters = wait_exact(iceberg_catalog, sales, ledger)
+    reasons = Counter(r["reason"] for r in letters if (r["kafka_partition"], r["kafka_offset"]) in burst)
+    assert sum(reasons.values()) == 3_000
+    assert set(reasons) <= {"missing_field", "wrong_type", "contract_violation", "invalid_event_time"}
+    assert reasons["missing_field"] and reasons["wrong_type"]
+    # the same job, never restarted: bad input is data, not a failure
+    assert flink.alive_job(stack, job_name("sales"))["jid"] == job["jid"]
+    assert flink.job_metrics(stack, job["jid"])["restarts"] == restarts
+
+
+def test_lost_latest_checkpoints_fall_back_to_an_older_one_and_silver_stays_exact(
+    stack, iceberg_catalog, spark, sales, running_stream, ledger, tmp_path
+):
+    """Runs last: resuming from an older checkpoint may write events to bronze a second time."""
+    supervisor = Supervisor(stack.state_dir)
+    lost = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)
+    checkpoints = checkpoint_dir(stack, "sales") / lost["jid"]
+    keeper_pid = supervisor.process(stream_program_name("sales"))["pid"]
+    retained: list = []
+
+    def numbers():
+        return sorted(int(m.parent.name[4:]) for m in checkpoints.glob("chk-*/_metadata"))
+
+    started = numbers()[-1] if numbers() else 0
+
+    def crash_and_lose_checkpoints():
+        # the crash comes once the three retained checkpoints were all taken while sending: the
+        # one resumed from is then behind events the two lost ones had committed to bronze
+        deadline = time.monotonic() + 90
+        while len(numbers()) < 3 or numbers()[-3] <= started:
+            assert time.monotonic() < deadline, f"no three new checkpoints while sending: {numbers()}"
+            time.sleep(0.5)
+        os.kill(keeper_pid, signal.SIGSTOP)  # hold the keeper, so the loss happens before it resubmits
+        os.killpg(supervisor.process("flink-jobmanager")["pid"], signal.SIGKILL)
+        time.sleep(2)
+        complete = sorted((m.parent for m in checkpoints.glob("chk-*/_metadata")), key=lambda c: -int(c.name[4:]))
+        newest, corrupted = complete[:2]
+        shutil.rmtree(newest)  # the newest one deleted, the one before it corrupted
+        (corrupted / "_metadata").write_bytes(b"\x00" * 100)
+        retained[:] = [newest, corrupted]
+        os.kill(keeper_pid, signal.SIGCONT)
+
+    send_during(stack, sales, ledger, tmp_path / "checkpoints.json", 50_000, 29, crash_and_lose_checkpoints)
+    newest, corrupted = retained
+    job = flink.wait_for_running(stack, job_name("sales"), timeout_s=300)
+    restored = flink.job_metrics(stack, job["jid"])["restored_from"]
+    assert (corrupted / UNUSABLE).exists()  # tried, failed, marked, never tried again
+    assert restored and f"/{lost['jid']}/chk-" in restored
+    assert int(restored.rsplit("chk-", 1)[1]) < int(corrupted.name[4:])
+
+    # Nothing lost: bronze and the dead letters hold at least every record sent.
+    deadline = time.monotonic() + 300
+    while True:
+        bronze, letters = bronze_state(iceberg_catalog, sales, ledger)
+        ids = bronze["event_id"].to_pylist()
+        if (
+            set(ids) >= set(ledger.kinds)
+            and len({(r["kafka_partition"], r["kafka_offset"]) for r in letters}) >= ledger.malformed
+        ):
+            break
+        assert time.monotonic() < deadline, f"bronze has {len(set(ids))}/{len(ledger.kinds)} events"
+        time.sleep(2)
+    assert set(ids) == set(ledger.kinds)
+    copies = len(ids) - len(set(ids))
+    print(f"bronze holds {copies} second copies after the fallback")
+    assert copies > 0  # what the older checkpoint re-read: silver below must absorb them
+
+    # Silver, by the silver job's own transforms, holds each event exactly once.
+    mine = spark.createDataFrame([(i,) for i in ledger.kinds], "event_id string")
+    since = ledger.since.replace(tzinfo=None)
+    rows = spark.table(sales.tables.bronze).where(F.col("ingested_at") >= F.lit(since)).join(mine, "event_id")
+    valid, rejected = silver.split_by_rules(silver.conform(silver.parse(rows, sales), sales, "game-day"), sales)
+    promoted = [r.event_id for r in silver.dedup(valid).select("event_id").collect()]
+    quarantined = {r.event_id for r in rejected.select("event_id").collect()}
+    assert len(promoted) == len(set(promoted))
+    assert set(promoted) | quarantined == set(ledger.kinds) and not set(promoted) & quarantined

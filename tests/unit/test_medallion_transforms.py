@@ -12,10 +12,8 @@ from pyspark.sql import types as T
 
 from lakehouse.domains import GoldTable, Rank, get_domain
 from lakehouse.medallion import gold, silver
-from lakehouse.medallion.kafka_to_bronze import to_rows
+from lakehouse.medallion.kafka_to_bronze import bronze_rows, dead_letter_rows, judge
 from lakehouse.settings import PROJECT_ROOT
-from lakehouse.streaming.rows import KafkaMeta
-from lakehouse.streaming.watermarks import PartitionWatermarks
 
 T0 = datetime(2025, 6, 1, 10, tzinfo=UTC)
 pytestmark = pytest.mark.spark
@@ -36,7 +34,7 @@ def test_dates_between_is_half_open():
     ]
 
 
-def order(event_id, offset, minutes=0, quantity=1, currency="EUR", city="Porto"):
+def order(event_id, partition, offset, minutes=0, quantity=1):
     body = {
         "event_id": event_id,
         "event_time": (T0 + timedelta(minutes=minutes)).isoformat(),
@@ -44,30 +42,46 @@ def order(event_id, offset, minutes=0, quantity=1, currency="EUR", city="Porto")
         "customer_id": "c-1",
         "salesman_id": "s-1",
         "product": "lamp",
-        "city": city,
+        "city": "Porto",
         "country": "PT",
         "quantity": quantity,
         "unit_price_cents": 250,
-        "currency": currency,
+        "currency": "EUR",
     }
-    return KafkaMeta("sales.events", 0, offset, int(T0.timestamp() * 1000)), json.dumps(body).encode()
+    return ("sales.events", partition, offset, T0.replace(tzinfo=None), json.dumps(body).encode())
 
 
-def test_replay_rows_keep_first_copy_route_malformed_and_filter_by_window(sales):
-    records = [order("a" * 8, 10), order("b" * 8, 11), order("a" * 8, 12, quantity=9), (order("c" * 8, 13)[0], b"{")]
-    seen: set[str] = set()
-    marks = PartitionWatermarks(sales.allowed_lateness, 1)
-    batch = to_rows(sales, sales.validator(), records, seen, marks, None, T0)
-    assert [(r["event_id"], r["kafka_offset"]) for r in batch.rows] == [("a" * 8, 10), ("b" * 8, 11)]
-    assert json.loads(batch.rows[0]["payload"])["quantity"] == 1  # the first copy, not the later one
-    assert [(d["reason"], d["kafka_topic"], d["kafka_partition"], d["kafka_offset"]) for d in batch.letters] == [
-        ("invalid_json", "sales.events", 0, 13)
+def test_replay_keeps_the_first_copy_routes_malformed_and_flags_late_per_partition(spark, sales):
+    """The replay's Kafka records -> (contract in mapInArrow) -> bronze rows and dead letters."""
+    lateness = int(sales.allowed_lateness.total_seconds() // 60)
+    records = [
+        order("a" * 8, 0, 10),
+        order("b" * 8, 0, 11, minutes=lateness + 30),
+        order("a" * 8, 1, 12, quantity=9),  # a later copy on another partition: dropped
+        order("c" * 8, 0, 13),  # 30 minutes past the allowed lateness behind b: late
+        order("d" * 8, 1, 14),  # partition 1 saw nothing later: on time
+        ("sales.events", 0, 15, T0.replace(tzinfo=None), b"{"),
+        ("sales.events", 1, 16, T0.replace(tzinfo=None), b"\xff"),
+        ("sales.events", 1, 17, T0.replace(tzinfo=None), None),
     ]
-    assert (batch.read, batch.duplicates, batch.offsets) == (4, 1, {0: 13})
-    # ids seen in an earlier chunk stay duplicates; a window keeps only events inside it
-    later = to_rows(sales, sales.validator(), [order("b" * 8, 20), order("d" * 8, 21, minutes=120)], seen, marks,
-                    (T0, T0 + timedelta(hours=1)), T0)  # fmt: skip
-    assert (later.rows, later.duplicates, later.outside_window) == ([], 1, 1)
+    kafka = spark.createDataFrame(
+        records, "topic string, partition int, offset long, timestamp timestamp, value binary"
+    )
+    judged = kafka.mapInArrow(judge(sales), "kafka_topic string, kafka_partition int, kafka_offset bigint, "
+                              "kafka_timestamp timestamp, payload string, reason string, detail string, "
+                              "event_id string, event_time timestamp")  # fmt: skip
+    rows = {r.event_id: r for r in bronze_rows(judged, sales).collect()}
+    assert sorted(rows) == ["a" * 8, "b" * 8, "c" * 8, "d" * 8]
+    assert (rows["a" * 8].kafka_offset, json.loads(rows["a" * 8].payload)["quantity"]) == (10, 1)  # the first copy
+    assert {k: r.is_late for k, r in rows.items()} == {"a" * 8: False, "b" * 8: False, "c" * 8: True, "d" * 8: False}
+    assert rows["b" * 8].event_time == (T0 + timedelta(minutes=lateness + 30)).replace(tzinfo=None)
+    assert rows["a" * 8].event_type == sales.event_type
+    letters = sorted((r.kafka_offset, r.reason, r.payload, r.domain) for r in dead_letter_rows(judged, sales).collect())
+    assert letters == [
+        (15, "invalid_json", "{", "sales"),
+        (16, "invalid_encoding", "\ufffd", "sales"),  # kept as text, the invalid byte replaced
+        (17, "empty", None, "sales"),
+    ]
 
 
 def frame(spark, rows, schema):
