@@ -161,7 +161,7 @@ def read_topic(spark: SparkSession, settings: Settings, topic: str, first: dict,
     """Records of `topic` from offset first[p] (-2: the earliest) to last[p] inclusive, through
     Spark's Kafka source, committed records only."""
     start = {str(p): first[p] for p in sorted(last)}
-    end = {str(p): max(last[p] + 1, first[p]) if first[p] >= 0 else last[p] + 1 for p in sorted(last)}
+    end = {str(p): max(last[p] + 1, first[p]) for p in sorted(last)}  # never before the start (-2 < 0)
     return (
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
