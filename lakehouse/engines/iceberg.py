@@ -38,6 +38,10 @@ def jvm_catalog_properties(settings: Settings) -> dict[str, str]:
         "jdbc.password": settings.secret("postgres", "password"),
         # V1 adds the iceberg_type column PyIceberg's SqlCatalog also uses.
         "jdbc.schema-version": "V1",
+        # A pooled connection outlives a restart of the catalog database (PostgreSQL ends it with
+        # 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now): Iceberg's pool
+        # reconnects and retries on these, as it does on the 08xxx connection states.
+        "retryable_status_codes": "57P01,57P02,57P03",
         "warehouse": settings.s3.warehouse,
         "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
         "s3.endpoint": settings.s3.endpoint,

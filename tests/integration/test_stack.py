@@ -57,7 +57,7 @@ def test_up_when_already_up_is_a_noop(stack):
     assert {item.name: item.pid for item in embedded_stack.status(stack)} == pids
 
 
-def test_restart_keeps_objects_records_offsets_and_tables(stack, iceberg_catalog):
+def test_restart_keeps_objects_records_offsets_and_tables(stack, iceberg_catalog, spark):
     settings = stack
     # S3 object
     key = f"durability/{uuid.uuid4()}.txt"
@@ -87,6 +87,7 @@ def test_restart_keeps_objects_records_offsets_and_tables(stack, iceberg_catalog
     table_name = f"bronze.durability_{uuid.uuid4().hex[:8]}"
     data = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": ["a", "b", "c"]})
     iceberg_catalog.create_table(table_name, schema=data.schema).append(data)
+    assert spark.table(f"{settings.catalog.name}.{table_name}").count() == 3  # the pool holds a connection
 
     embedded_stack.down(settings)
     assert not Supervisor(settings.state_dir).running()
@@ -119,3 +120,5 @@ def test_restart_keeps_objects_records_offsets_and_tables(stack, iceberg_catalog
     reloaded = load_catalog(settings).load_table(table_name).scan().to_arrow()
     assert sorted(reloaded["id"].to_pylist()) == [1, 2, 3]
     assert load_catalog(settings).load_table("bronze.sales_events").schema().find_field("event_id")
+    # the session's pooled catalog connection died with PostgreSQL: Spark reconnects, not fails
+    assert spark.table(f"{settings.catalog.name}.{table_name}").count() == 3
