@@ -30,18 +30,35 @@ def require_free(ports: dict[str, tuple[str, int]]) -> None:
         )
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    """A free port below the ephemeral range. A private stack picks its ports up front and
+    binds some minutes later (Airflow, JupyterLab start last): a port from the ephemeral range
+    (what binding port 0 returns) can meanwhile become the local end of an outgoing connection,
+    and the service then fails to start with "port already in use"."""
+    return free_port_block(1, host)
 
 
-def free_port_block(count: int, host: str = "127.0.0.1", low: int = 20000, high: int = 60000) -> int:
-    """The first port of `count` consecutive free ports (for SeaweedFS's internal ports in tests)."""
+def free_port_block(count: int, host: str = "127.0.0.1", low: int = 10000, high: int | None = None) -> int:
+    """The first port of `count` consecutive free ports, below the ephemeral range and never
+    handed out before by this process."""
     import random
 
-    for _ in range(200):
+    high = min(high or 65536, _ephemeral_low())
+    for _ in range(500):
         base = random.randrange(low, high - count)
-        if not any(port_in_use(host, base + i) for i in range(count)):
+        block = range(base, base + count)
+        if not _handed_out.intersection(block) and not any(port_in_use(host, port) for port in block):
+            _handed_out.update(block)
             return base
     raise RuntimeError(f"no block of {count} free ports found between {low} and {high}")
