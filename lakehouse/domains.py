@@ -66,6 +66,73 @@ class GoldTable:
         return [*self.grain, *self.measures, *([self.rank.column] if self.rank else [])]
 
 
+SEVERITIES = ("fail", "warn")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One Great Expectations expectation: its type (`expect_...`), its kwargs, and what a
+    failure does: `fail` keeps the batch off `main` and fails the run, `warn` is recorded only."""
+
+    type: str
+    kwargs: dict
+    severity: str = "fail"
+
+
+@dataclass(frozen=True)
+class GoldQuality:
+    """A gold table's expectations, and whether its measures must equal the same aggregates
+    recomputed from silver for the dates a run touched."""
+
+    expectations: tuple[Check, ...] = ()
+    matches_silver: bool = False
+
+
+@dataclass(frozen=True)
+class Quality:
+    silver: tuple[Check, ...] = ()
+    gold: dict[str, GoldQuality] = field(default_factory=dict)
+
+
+def parse_checks(raw: list | None, where: str) -> tuple[Check, ...]:
+    """`- expect_x: {kwargs}` entries, each with an optional `severity: fail|warn` (default fail)."""
+    checks = []
+    for number, entry in enumerate(raw or [], 1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expectation {number} must be a mapping like `expect_...: {{column: x}}`")
+        severity = entry.get("severity", "fail")
+        types = [k for k in entry if k != "severity"]
+        if len(types) != 1 or not types[0].startswith("expect_"):
+            raise ConfigError(f"{where}: expectation {number} needs exactly one `expect_...` key, got {types}")
+        if severity not in SEVERITIES:
+            raise ConfigError(f"{where}: expectation {number} ({types[0]}): severity must be fail or warn")
+        kwargs = entry[types[0]] or {}
+        if not isinstance(kwargs, dict):
+            raise ConfigError(f"{where}: expectation {number} ({types[0]}): its arguments must be a mapping")
+        checks.append(Check(type=types[0], kwargs=kwargs, severity=severity))
+    return tuple(checks)
+
+
+def parse_quality(raw: dict | None, gold: tuple[GoldTable, ...], where: str) -> Quality:
+    raw = raw or {}
+    unknown = sorted(set(raw) - {"silver", "gold"})
+    if unknown:
+        raise ConfigError(f"{where}: quality: unknown keys {unknown} (silver, gold)")
+    tables = {}
+    known = {g.table for g in gold}
+    for table, spec in (raw.get("gold") or {}).items():
+        if table not in known:
+            raise ConfigError(f"{where}: quality.gold.{table}: not a gold table of this domain ({sorted(known)})")
+        extra = sorted(set(spec or {}) - {"expectations", "matches_silver"})
+        if extra:
+            raise ConfigError(f"{where}: quality.gold.{table}: unknown keys {extra} (expectations, matches_silver)")
+        tables[table] = GoldQuality(
+            expectations=parse_checks((spec or {}).get("expectations"), f"{where}: quality.gold.{table}"),
+            matches_silver=bool((spec or {}).get("matches_silver", False)),
+        )
+    return Quality(silver=parse_checks(raw.get("silver"), f"{where}: quality.silver"), gold=tables)
+
+
 @dataclass(frozen=True)
 class DomainTables:
     bronze: str
@@ -90,6 +157,7 @@ class Domain:
     generator: dict = field(default_factory=dict)
     silver: dict = field(default_factory=dict)
     gold: tuple[GoldTable, ...] = ()
+    quality: Quality = Quality()
     default: bool = False
     source: Path | None = None
 
@@ -118,7 +186,7 @@ REQUIRED_KEYS = {
     "tables",
     "contract",
 }
-OPTIONAL_KEYS = {"generator", "default", "silver", "gold"}
+OPTIONAL_KEYS = {"generator", "default", "silver", "gold", "quality"}
 GOLD_COLUMNS = ("generated_at", "run_id")  # written by the gold job on every row
 
 
@@ -162,6 +230,7 @@ def parse_domain(raw: dict, source: Path | None = None) -> Domain:
         tables = DomainTables(**raw["tables"])
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    gold = parse_gold(raw.get("gold"), where)
     domain = Domain(
         name=raw["name"],
         description=raw["description"],
@@ -177,7 +246,8 @@ def parse_domain(raw: dict, source: Path | None = None) -> Domain:
         contract=raw["contract"],
         generator=raw.get("generator") or {},
         silver=raw.get("silver") or {},
-        gold=parse_gold(raw.get("gold"), where),
+        gold=gold,
+        quality=parse_quality(raw.get("quality"), gold, where),
         default=bool(raw.get("default", False)),
         source=source,
     )

@@ -1,5 +1,9 @@
 """The bronze -> silver job for one domain and one interval: read, transform, MERGE, audit.
 
+Write-audit-publish: the MERGE commits to the run's own branch of the silver table, the
+domain's `quality.silver` expectations validate the rows it wrote there, and `main` moves to
+that commit only if no `fail` expectation failed (lakehouse.medallion.wap, .quality).
+
 Re-running an interval is a no-op: only rows that are new or newer than silver's are merged,
 and nothing is committed when there are none.
 """
@@ -12,7 +16,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.domains import Domain
-from lakehouse.medallion import silver
+from lakehouse.medallion import quality, silver, wap
 from lakehouse.medallion.runs import RunResult, fault_point, job_run
 
 QUARANTINE = "silver.quarantine"
@@ -39,7 +43,7 @@ def _promote(spark, domain, start, end, backfill, dry_run, result):
     column = "event_time" if backfill else "ingested_at"
     bronze = spark.table(domain.tables.bronze).where((F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(end)))
     conformed = silver.conform(silver.parse(bronze, domain), domain, result.run_id).cache()
-    rows = changes = None
+    rows = changes = branch = None
     try:
         valid, rejected = silver.split_by_rules(conformed, domain)
         target_columns = spark.table(domain.tables.silver).columns
@@ -85,8 +89,10 @@ def _promote(spark, domain, start, end, backfill, dry_run, result):
                 }
             )
             changes.drop("_t_time").createOrReplaceTempView("silver_changes")
+            branch = wap.branch_name(result.run_id)
+            wap.create(spark, domain.tables.silver, branch)
             spark.sql(
-                f"""MERGE INTO {domain.tables.silver} t USING silver_changes s
+                f"""MERGE INTO {wap.branch_table(domain.tables.silver, branch)} t USING silver_changes s
                     ON t.event_id = s.event_id AND {silver.in_days("t.event_time", days)}
                     WHEN MATCHED AND s.event_time > t.event_time THEN UPDATE SET *
                     WHEN NOT MATCHED THEN INSERT *"""
@@ -100,8 +106,40 @@ def _promote(spark, domain, start, end, backfill, dry_run, result):
                        AND t.kafka_partition = s.kafka_partition AND t.kafka_offset = s.kafka_offset
                     WHEN NOT MATCHED THEN INSERT *"""
             )
+        if branch:
+            _audit_and_publish(spark, domain, branch, result)
+    except BaseException as exc:
+        if branch and not isinstance(exc, quality.QualityGateFailed):
+            wap.drop(spark, domain.tables.silver, branch)  # a half-done batch is of no use to inspect
+        raise
     finally:
         conformed.unpersist()
         for frame in (rows, changes):
             if frame is not None:
                 frame.unpersist()
+
+
+def _audit_and_publish(spark, domain, branch, result):
+    """Validate the rows this run wrote to its branch; publish them to main if they pass."""
+    written = spark.table(wap.branch_table(domain.tables.silver, branch)).where(F.col("run_id") == result.run_id)
+    days = [
+        r.day for r in spark.table("silver_changes").select(F.to_date("event_time").alias("day")).distinct().collect()
+    ]
+    batch = written.where(silver.in_days("event_time", sorted(days))).cache()
+    try:
+        report = quality.gate(
+            spark,
+            domain.tables.silver,
+            batch,
+            quality.suite_expectations(domain.quality.silver),
+            result.run_id,
+            "bronze_to_silver",
+            domain.name,
+            branch,
+            result.details,
+        )
+    finally:
+        batch.unpersist()
+    quality.enforce(report)
+    fault_point("silver-before-publish")
+    wap.publish(spark, domain.tables.silver, branch)

@@ -47,13 +47,14 @@ def changes(fresh: DataFrame, current: DataFrame, spec: GoldTable) -> DataFrame:
     return upserts.withColumn(DELETE_FLAG, F.lit(False)).unionByName(deletes.withColumn(DELETE_FLAG, F.lit(True)))
 
 
-def merge_sql(spec: GoldTable, source_view: str, dates: list[date]) -> str:
-    """MERGE INTO the gold table on its grain (null-safe) for the recomputed dates."""
+def merge_sql(spec: GoldTable, source_view: str, dates: list[date], target: str | None = None) -> str:
+    """MERGE INTO the gold table (or `target`, a branch of it) on its grain (null-safe) for the
+    recomputed dates."""
     on = " AND ".join(f"t.{k} <=> s.{k}" for k in spec.grain)
     in_dates = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
     values = [c for c in spec.columns if c not in spec.grain] + ["generated_at", "run_id"]
     columns = [*spec.grain, *values]
-    return f"""MERGE INTO {spec.table} t USING {source_view} s
+    return f"""MERGE INTO {target or spec.table} t USING {source_view} s
         ON {on} AND t.event_date IN ({in_dates})
         WHEN MATCHED AND s.{DELETE_FLAG} THEN DELETE
         WHEN MATCHED THEN UPDATE SET {", ".join(f"{c} = s.{c}" for c in values)}

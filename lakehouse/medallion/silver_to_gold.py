@@ -6,6 +6,10 @@ dates [start, end) overlaps. Each gold table's rows for those dates are recomput
 whole of silver for those dates, compared with what gold holds, and only the difference is
 merged (changed rows updated, new ones inserted, vanished keys deleted). A re-run changes
 nothing and commits nothing.
+
+Write-audit-publish: each changed gold table's MERGE commits to the run's branch of it; the
+table's `quality.gold` expectations (and `matches_silver`, the cross-table check) validate the
+touched dates on those branches, and `main` of every table moves only when all of them pass.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.domains import Domain
 from lakehouse.errors import ConfigError
-from lakehouse.medallion import gold
+from lakehouse.medallion import gold, quality, wap
 from lakehouse.medallion.runs import RunResult, fault_point, job_run
 
 
@@ -57,6 +61,7 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
     if not dates:
         return
     source = gold.in_dates(spark.table(domain.tables.silver), dates).cache()
+    branches: dict = {}  # gold table -> its audit branch, for the tables this run changed
     try:
         result.rows_read = source.count()
         generated_at = datetime.now(UTC)
@@ -73,10 +78,75 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
                     delta.withColumn("generated_at", F.lit(generated_at)).withColumn(
                         "run_id", F.lit(result.run_id)
                     ).createOrReplaceTempView(view)
-                    spark.sql(gold.merge_sql(spec, view, dates))
+                    branch = branches[spec.table] = wap.branch_name(result.run_id)
+                    wap.create(spark, spec.table, branch)
+                    spark.sql(gold.merge_sql(spec, view, dates, wap.branch_table(spec.table, branch)))
             finally:
                 fresh.unpersist()
                 delta.unpersist()
             fault_point(f"gold-after-{spec.table}")
+        if branches:
+            _audit_and_publish(spark, domain, dates, branches, result)
+    except BaseException as exc:
+        if not isinstance(exc, quality.QualityGateFailed):
+            for table, branch in branches.items():
+                wap.drop(spark, table, branch)
+        raise
     finally:
         source.unpersist()
+
+
+def gold_expectations(domain: Domain, spec, dates: list) -> list:
+    """The table's `quality.gold` expectations, with the cross-table check if it asks for one."""
+    checks = domain.quality.gold.get(spec.table)
+    if checks is None:
+        return []
+    extra = quality.gold_extra(spec, domain.tables.silver, dates, checks.matches_silver)
+    return quality.suite_expectations(checks.expectations, extra)
+
+
+def check(
+    spark: SparkSession,
+    domain: Domain,
+    spec,
+    dates: list,
+    table: str | None = None,
+    *,
+    run_id: str,
+    job: str = "silver_to_gold",
+    branch: str | None = None,
+    details: dict | None = None,
+) -> quality.Report:
+    """Validate the gold table's rows of `dates` (on `table`, a branch of it, or else main),
+    recording the outcomes under `run_id`."""
+    batch = gold.in_dates(spark.table(table or spec.table), dates).cache()
+    try:
+        expectations = gold_expectations(domain, spec, dates)
+        return quality.gate(
+            spark, spec.table, batch, expectations, run_id, job, domain.name, branch, {} if details is None else details
+        )
+    finally:
+        batch.unpersist()
+
+
+def _audit_and_publish(spark, domain, dates, branches, result):
+    """Validate every changed table on its branch; publish them all only if all pass."""
+    specs = {spec.table: spec for spec in domain.gold}
+    reports = [
+        check(
+            spark,
+            domain,
+            specs[table],
+            dates,
+            wap.branch_table(table, branch),
+            run_id=result.run_id,
+            branch=branch,
+            details=result.details,
+        )
+        for table, branch in branches.items()
+    ]
+    for report in reports:
+        quality.enforce(report)
+    fault_point("gold-before-publish")
+    for table, branch in branches.items():
+        wap.publish(spark, table, branch)
