@@ -9,7 +9,8 @@ On a private stack (sales domain):
 2. the same hour again on the large table, once copy-on-write and once merge-on-read (rolled
    back in between), each followed by a read of the day it touched.
 3. GOLD_DAY synthetic silver events on one date, then the daily gold job for that date.
-4. REPLAY events sent to Kafka and recovered into bronze by the batch replay job.
+4. what the quality gate (validation on the audit branch) cost next to the MERGE of each run above.
+5. REPLAY events sent to Kafka and recovered into bronze by the batch replay job.
 Prints figures and ratios; asserts nothing.
 """
 
@@ -57,11 +58,14 @@ def run(settings, args) -> None:
     silver = sales.tables.silver
     noon = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
 
+    gates = {}  # what the quality gate cost next to the MERGE, per run measured
+
     def promote(hour_start: datetime, label: str) -> float:
         t0 = time.monotonic()
         result = bronze_to_silver.run(spark, sales, hour_start, hour_start + timedelta(hours=1))
         seconds = time.monotonic() - t0
         print(f"  {label:<44} {seconds:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
+        gates[f"silver hour, {label}"] = result.details.get("seconds", {})
         return seconds
 
     # Warm-up: JVM, catalog and S3 clients, so the first timed run is not penalised.
@@ -119,8 +123,19 @@ def run(settings, args) -> None:
         t0 = time.monotonic()
         result = silver_to_gold.run(spark, sales, day_start, day_start + timedelta(days=1), backfill=True)
         print(f"  {label:<44} {time.monotonic() - t0:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
+        if result.rows_merged:
+            gates[f"gold day, {label}"] = result.details.get("seconds", {})
 
-    print(f"\n4. Kafka -> bronze replay of {args.replay:,} events:")
+    print("\n4. the quality gate (Great Expectations on the audit branch) next to the MERGE it audits:")
+    for label, seconds in gates.items():
+        if "merge" in seconds:
+            merge, gate = seconds["merge"], seconds.get("quality", 0.0)
+            print(
+                f"  {label:<58} MERGE {merge:6.1f} s, gate {gate:5.1f} s, publish {seconds.get('publish', 0):4.1f} s;"
+                f" gate / MERGE {gate / merge:.2f} (target <= 0.20)"
+            )
+
+    print(f"\n5. Kafka -> bronze replay of {args.replay:,} events:")
     replay(settings, sales, args.replay)
 
 
@@ -154,7 +169,7 @@ def synth_silver(spark, table: str, rows: int, last_day: date, days: int, seed: 
             F.col("_place")[1].alias("country"),
             F.lit("lamp").alias("product"),
             ((F.col("id") % 8) + 1).cast("int").alias("quantity"),
-            ((F.col("id") * 7919) % 20000).alias("unit_price_cents"),
+            ((F.col("id") * 7919) % 20000 + 1).alias("unit_price_cents"),  # the gate refuses a price of 0
             F.col("_place")[2].alias("currency"),
         )
         .withColumn("event_date", F.to_date("event_time"))

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import dag
 
-from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_spark_jobs, run_params, spark_submit_kwargs
+from lakehouse.orchestration.dag_support import (
+    DEFAULT_ARGS,
+    SparkJobOperator,
+    plan_spark_jobs,
+    run_params,
+    spark_submit_kwargs,
+)
 
 
 @dag(
@@ -30,7 +35,7 @@ from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_spark_jobs, r
     doc_md=__doc__,
 )
 def bronze_replay():
-    SparkSubmitOperator.partial(
+    SparkJobOperator.partial(
         task_id="kafka_to_bronze", pool="lakehouse_bronze", **spark_submit_kwargs("kafka_to_bronze")
     ).expand(application_args=plan_spark_jobs())
 

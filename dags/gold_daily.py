@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, get_current_context, task
 
 from lakehouse.orchestration.dag_support import (
     DEFAULT_ARGS,
+    SparkJobOperator,
     plan_jobs,
     plan_spark_jobs,
     run_params,
@@ -63,7 +63,7 @@ def gold_daily():
     # plan checks the params before anything waits; the sensor then names the jobs that have input.
     ready = silver_complete()
     plan_spark_jobs() >> ready
-    SparkSubmitOperator.partial(
+    SparkJobOperator.partial(
         task_id="silver_to_gold", pool="lakehouse_gold", **spark_submit_kwargs("silver_to_gold")
     ).expand(application_args=ready)
 

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import CronDataIntervalTimetable, dag
 
-from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_spark_jobs, run_params, spark_submit_kwargs
+from lakehouse.orchestration.dag_support import (
+    DEFAULT_ARGS,
+    SparkJobOperator,
+    plan_spark_jobs,
+    run_params,
+    spark_submit_kwargs,
+)
 
 
 @dag(
@@ -28,7 +33,7 @@ from lakehouse.orchestration.dag_support import DEFAULT_ARGS, plan_spark_jobs, r
     doc_md=__doc__,
 )
 def silver_hourly():
-    SparkSubmitOperator.partial(
+    SparkJobOperator.partial(
         task_id="bronze_to_silver", pool="lakehouse_silver", **spark_submit_kwargs("bronze_to_silver")
     ).expand(application_args=plan_spark_jobs(source="bronze"))
 

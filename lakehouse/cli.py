@@ -93,6 +93,8 @@ def published(settings: Settings) -> Settings:
 
 def print_endpoints(settings: Settings, logs: str | None = None) -> None:
     """Where to look; `logs` replaces the embedded stack's log folder (Docker mode: `docker compose logs`)."""
+    from lakehouse.medallion.quality import docs_index
+
     s3, pg = settings.s3, settings.postgres
     click.echo(
         "\nWhere to look:\n"
@@ -110,6 +112,8 @@ def print_endpoints(settings: Settings, logs: str | None = None) -> None:
         f"{settings.secret('airflow', 'admin_password')}, local only; LAKEHOUSE_AIRFLOW__ADMIN_PASSWORD in .env)\n"
         f"  JupyterLab       {settings.jupyter.url}/lab?token={settings.secret('jupyter', 'token')}  "
         "(notebooks/, local only)\n"
+        f"  Data Docs        {docs_index(settings)}  (the quality gate's validations, HTML"
+        f"{'; in the lakehouse-state volume' if logs == DOCKER_LOGS else ''})\n"
         f"  logs             {logs or settings.state_dir / 'logs'}\n"
         "  stop with        make down"
     )

@@ -15,3 +15,11 @@ class ServiceError(LakehouseError):
 
 class CatalogError(LakehouseError):
     """A table definition is invalid or cannot be applied to the catalog."""
+
+
+class QualityGateFailed(LakehouseError):
+    """A `fail` expectation of the quality gate failed: the batch stays on its audit branch and
+    `main` is unchanged. The jobs exit with `exit_code`, so Airflow fails the task without
+    retrying it (the same batch would fail the same expectations)."""
+
+    exit_code = 3

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.domains import Domain
 from lakehouse.medallion import quality, silver, wap
-from lakehouse.medallion.runs import RunResult, fault_point, job_run
+from lakehouse.medallion.runs import RunResult, fault_point, job_run, timed
 
 QUARANTINE = "silver.quarantine"
 
@@ -91,12 +91,13 @@ def _promote(spark, domain, start, end, backfill, dry_run, result):
             changes.drop("_t_time").createOrReplaceTempView("silver_changes")
             branch = wap.branch_name(result.run_id)
             wap.create(spark, domain.tables.silver, branch)
-            spark.sql(
-                f"""MERGE INTO {wap.branch_table(domain.tables.silver, branch)} t USING silver_changes s
-                    ON t.event_id = s.event_id AND {silver.in_days("t.event_time", days)}
-                    WHEN MATCHED AND s.event_time > t.event_time THEN UPDATE SET *
-                    WHEN NOT MATCHED THEN INSERT *"""
-            )
+            with timed(result, "merge"):
+                spark.sql(
+                    f"""MERGE INTO {wap.branch_table(domain.tables.silver, branch)} t USING silver_changes s
+                        ON t.event_id = s.event_id AND {silver.in_days("t.event_time", days)}
+                        WHEN MATCHED AND s.event_time > t.event_time THEN UPDATE SET *
+                        WHEN NOT MATCHED THEN INSERT *"""
+                )
         fault_point("silver-after-merge")
         if not dry_run and new_quarantine.limit(1).count():
             new_quarantine.createOrReplaceTempView("quarantine_changes")
@@ -121,13 +122,22 @@ def _promote(spark, domain, start, end, backfill, dry_run, result):
 
 def _audit_and_publish(spark, domain, branch, result):
     """Validate the rows this run wrote to its branch; publish them to main if they pass."""
+    with timed(result, "quality"):
+        report = _validate(spark, domain, branch, result)
+    quality.enforce(report)
+    fault_point("silver-before-publish")
+    with timed(result, "publish"):
+        wap.publish(spark, domain.tables.silver, branch)
+
+
+def _validate(spark, domain, branch, result):
     written = spark.table(wap.branch_table(domain.tables.silver, branch)).where(F.col("run_id") == result.run_id)
     days = [
         r.day for r in spark.table("silver_changes").select(F.to_date("event_time").alias("day")).distinct().collect()
     ]
     batch = written.where(silver.in_days("event_time", sorted(days))).cache()
     try:
-        report = quality.gate(
+        return quality.gate(
             spark,
             domain.tables.silver,
             batch,
@@ -140,6 +150,3 @@ def _audit_and_publish(spark, domain, branch, result):
         )
     finally:
         batch.unpersist()
-    quality.enforce(report)
-    fault_point("silver-before-publish")
-    wap.publish(spark, domain.tables.silver, branch)

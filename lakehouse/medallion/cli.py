@@ -28,7 +28,8 @@ def job_main(
     argv: list[str] | None = None,
     backfill_help: str = "select by event time instead of ingestion time",
 ) -> int:
-    """Parse the shared arguments, set up logging, run `job`; exit code 1 on a failed run."""
+    """Parse the shared arguments, set up logging, run `job`; exit code 1 on a failed run, 3 on a
+    failed quality gate."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domain", default=None, help="domain name (default: the default domain)")
     parser.add_argument("--start", type=timestamp, required=True, help="inclusive, ISO 8601 (UTC if no offset)")
@@ -45,7 +46,7 @@ def job_main(
         job(settings, get_domain(settings.definitions_dir, args.domain), args)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1)
     return 0
 
 

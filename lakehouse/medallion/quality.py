@@ -26,19 +26,14 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.domains import Check, GoldTable
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, QualityGateFailed
+from lakehouse.settings import Settings, load_settings
 
 RESULTS = "ops.quality_results"
 CONTEXT_DIR_VARIABLE = "LAKEHOUSE_QUALITY_DIR"
 SAMPLE_SIZE = 5
 MATCHES_SILVER = "matches_silver"
 log = logging.getLogger("lakehouse.quality")
-
-
-class QualityGateFailed(LakehouseError):
-    """A `fail` expectation failed: the batch stays on its audit branch, `main` is unchanged."""
-
-    exit_code = 3  # the jobs exit with it, so Airflow fails the task without retrying it
 
 
 @dataclass(frozen=True)
@@ -77,19 +72,17 @@ class Report:
         return [o for o in self.outcomes if not o.success and o.severity == "warn"]
 
 
-def context_dir() -> Path:
+def context_dir(settings: Settings | None = None) -> Path:
     """Where the Data Context (suites, results, Data Docs) lives: LAKEHOUSE_QUALITY_DIR, or
     <state>/quality (in Docker mode the state volume)."""
     if os.environ.get(CONTEXT_DIR_VARIABLE):
         return Path(os.environ[CONTEXT_DIR_VARIABLE])
-    from lakehouse.settings import load_settings
-
-    return load_settings().state_dir / "quality"
+    return (settings or load_settings()).state_dir / "quality"
 
 
-def docs_index() -> Path:
+def docs_index(settings: Settings | None = None) -> Path:
     """The Data Docs' index page (it exists after the first validation)."""
-    return context_dir() / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return context_dir(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
 @cache

@@ -63,6 +63,17 @@ class RunResult:
         )
 
 
+@contextmanager
+def timed(result: RunResult, step: str) -> Iterator[None]:
+    """Add the block's wall time to the run's details["seconds"][step] (in the audit row)."""
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        seconds = result.details.setdefault("seconds", {})
+        seconds[step] = round(seconds.get(step, 0) + time.monotonic() - t0, 2)
+
+
 def fault_point(name: str) -> None:
     """Failure injection for tests: LAKEHOUSE_FAULT=<name>[:kill] raises (or SIGKILLs the
     process) when the job reaches the point called <name>. A file <name> in the folder

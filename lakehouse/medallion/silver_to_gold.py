@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from lakehouse.domains import Domain
 from lakehouse.errors import ConfigError
 from lakehouse.medallion import gold, quality, wap
-from lakehouse.medallion.runs import RunResult, fault_point, job_run
+from lakehouse.medallion.runs import RunResult, fault_point, job_run, timed
 
 
 def touched_dates(spark: SparkSession, domain: Domain, start: datetime, end: datetime, backfill: bool) -> list:
@@ -80,7 +80,8 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
                     ).createOrReplaceTempView(view)
                     branch = branches[spec.table] = wap.branch_name(result.run_id)
                     wap.create(spark, spec.table, branch)
-                    spark.sql(gold.merge_sql(spec, view, dates, wap.branch_table(spec.table, branch)))
+                    with timed(result, "merge"):
+                        spark.sql(gold.merge_sql(spec, view, dates, wap.branch_table(spec.table, branch)))
             finally:
                 fresh.unpersist()
                 delta.unpersist()
@@ -132,21 +133,23 @@ def check(
 def _audit_and_publish(spark, domain, dates, branches, result):
     """Validate every changed table on its branch; publish them all only if all pass."""
     specs = {spec.table: spec for spec in domain.gold}
-    reports = [
-        check(
-            spark,
-            domain,
-            specs[table],
-            dates,
-            wap.branch_table(table, branch),
-            run_id=result.run_id,
-            branch=branch,
-            details=result.details,
-        )
-        for table, branch in branches.items()
-    ]
+    with timed(result, "quality"):
+        reports = [
+            check(
+                spark,
+                domain,
+                specs[table],
+                dates,
+                wap.branch_table(table, branch),
+                run_id=result.run_id,
+                branch=branch,
+                details=result.details,
+            )
+            for table, branch in branches.items()
+        ]
     for report in reports:
         quality.enforce(report)
     fault_point("gold-before-publish")
-    for table, branch in branches.items():
-        wap.publish(spark, table, branch)
+    with timed(result, "publish"):
+        for table, branch in branches.items():
+            wap.publish(spark, table, branch)

@@ -163,6 +163,19 @@ class AirflowClient:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self._call("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances")["task_instances"]
 
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        """The text of one try of a task instance's log."""
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
+        content = self._call("GET", path, params={"map_index": map_index}, headers={"Accept": "application/json"})
+        lines = content.get("content", "")
+        if isinstance(lines, str):
+            return lines
+        return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in lines)
+
+    def mark_failed(self, dag_id: str, run_id: str) -> dict:
+        """End a run as failed (its unfinished tasks are skipped), as the UI's "Mark as failed"."""
+        return self._call("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", json={"state": "failed"})
+
     def wait(self, dag_id: str, runs: list[dict], timeout_s: float = 1800, log=None) -> dict[str, str]:
         """Poll until every run is finished; returns {run_id: state}. `log` gets a line whenever
         the counts change."""

@@ -12,9 +12,12 @@ import sys
 from datetime import timedelta
 from functools import cache
 
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, get_current_context, task
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lakehouse.domains import load_domains
+from lakehouse.errors import QualityGateFailed
 from lakehouse.settings import Settings, load_settings
 
 # Two runs never MERGE the same layer's tables at once: every task writing a layer takes the
@@ -89,6 +92,23 @@ def run_params(require_range: bool = False) -> dict[str, Param]:
             False, type="boolean", title="Dry run", description="Compute and report counts; write nothing."
         ),
     }
+
+
+class SparkJobOperator(SparkSubmitOperator):
+    """spark-submit a spark_jobs/ script. A failed quality gate fails the task at once: retrying
+    would validate the same batch against the same expectations."""
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except AirflowException:
+            process = getattr(self._hook, "_submit_sp", None)
+            if process is not None and process.returncode == QualityGateFailed.exit_code:
+                raise AirflowFailException(
+                    "quality gate failed: the failed expectations are in the log above; the batch is kept on "
+                    "its audit branch and main is unchanged. Fix the data (or the expectation), then clear this task."
+                ) from None
+            raise
 
 
 def spark_submit_kwargs(job: str) -> dict:

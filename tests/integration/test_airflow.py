@@ -8,6 +8,7 @@ and a single param-range run over the same range. Its dates (2026-03-12) are its
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,11 +17,11 @@ from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
 
 from lakehouse.domains import get_domain
 from lakehouse.events.generator import Mix
-from lakehouse.medallion.runs import AUDIT, FAULT_DIR_VARIABLE
+from lakehouse.medallion.runs import AUDIT, FAULT_DIR_VARIABLE, current_snapshot
 from lakehouse.orchestration import trigger
 from lakehouse.orchestration.client import RejectedRequest
 from lakehouse.orchestration.params import InvalidParams
-from tests.medallion_data import append_bronze, assert_gold_matches, expected_sales, silver_rows, simulate
+from tests.medallion_data import append_bronze, assert_gold_matches, event, expected_sales, silver_rows, simulate
 
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -128,6 +129,43 @@ def test_scheduler_runs_backfills_retries_and_refuses_bad_params(stack, airflow,
         spark_tasks = [t["state"] for t in airflow.task_instances(dag_id, run_id) if t["task_id"] == task_id]
         assert state == "success" and spark_tasks in ([], ["skipped"]), spark_tasks
         assert audit_rows(iceberg_catalog, job, *empty) == []
+
+
+def test_failing_quality_gate_fails_silver_hourly_at_once_and_gold_waits(stack, airflow, iceberg_catalog, spark):
+    """A batch with prices of 0 (the contract allows them; the gate does not)."""
+    sales = get_domain(stack.definitions_dir, "sales")
+    hour = datetime(2026, 3, 16, 9, tzinfo=UTC)
+    history = simulate(sales, 40, 1 / 24, hour + timedelta(hours=1), Mix(0, 0, 0, 0), seed=29)
+    free = event(sales, history, hour + timedelta(minutes=10), hour + timedelta(minutes=11), unit_price_cents=0)
+    append_bronze(iceberg_catalog, sales, [*history.rows, free])
+    before = current_snapshot(spark, sales.tables.silver)
+
+    conf = {"domain": "sales", "backfill": False, "dry_run": False}
+    window = {"start_date": hour.isoformat(), "end_date": (hour + timedelta(hours=1)).isoformat()}
+    silver_run = airflow.trigger("silver_hourly", conf | window)
+    run_id = silver_run["dag_run_id"]
+    assert airflow.wait("silver_hourly", [silver_run], timeout_s=600) == {run_id: "failed"}
+    [spark_task] = [t for t in airflow.task_instances("silver_hourly", run_id) if t["task_id"] == "bronze_to_silver"]
+    assert (spark_task["state"], spark_task["try_number"]) == ("failed", 1)  # not retried
+    text = airflow.task_log("silver_hourly", run_id, "bronze_to_silver", 1, spark_task["map_index"])
+    assert "quality gate failed" in text and "expect_column_values_to_be_between" in text, text[-3000:]
+    assert current_snapshot(spark, sales.tables.silver) == before
+    assert [r["status"] for r in audit_rows(iceberg_catalog, "bronze_to_silver", hour, hour + timedelta(hours=1))] == [
+        "failed"
+    ]
+
+    # gold_daily for the day waits for the hour silver has not promoted: its job never starts.
+    day = hour.replace(hour=0)
+    window = {"start_date": day.isoformat(), "end_date": (day + timedelta(days=1)).isoformat()}
+    gold_run = airflow.trigger("gold_daily", conf | window)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        states = {t["task_id"]: t["state"] for t in airflow.task_instances("gold_daily", gold_run["dag_run_id"])}
+        if states.get("silver_complete") == "up_for_reschedule":
+            break
+        time.sleep(3)
+    assert states["silver_complete"] == "up_for_reschedule" and states.get("silver_to_gold") is None, states
+    airflow.mark_failed("gold_daily", gold_run["dag_run_id"])
 
 
 def test_gold_waits_only_for_hours_that_hold_bronze_rows(stack, iceberg_catalog):

@@ -24,6 +24,7 @@ import pytest
 from nbclient import NotebookClient
 
 from lakehouse.demo import read_state
+from lakehouse.domains import get_domain
 from lakehouse.events.read import end_offsets, group_position
 from lakehouse.medallion.runs import FAULT_VARIABLE
 from lakehouse.services.supervisor import Supervisor
@@ -185,6 +186,10 @@ def test_pipeline_health_notebook(demo, iceberg_catalog):
         assert sales[name] == len(iceberg_catalog.load_table(name).scan().to_arrow()) > 0
         assert summary["snapshots"][name] == len(iceberg_catalog.load_table(name).snapshots())
     assert summary["streams"]["sales"] == "RUNNING"
+    # The demo's promotions (the last validations, as the demo tests run last) passed their gates.
+    sales_domain = get_domain(PROJECT_ROOT / "catalog", "sales")
+    assert summary["quality"]["silver.sales_orders"]["expectations"] == len(sales_domain.quality.silver)
+    assert all(summary["quality"][table]["failed"] == 0 for table in ["silver.sales_orders", *GOLD])
 
 
 def test_time_travel_notebook_shows_the_late_correction(demo, iceberg_catalog):

@@ -54,7 +54,7 @@ def test_tasks_use_spark_submit_pools_and_retries(dags):
     assert set(tasks["gold_daily"]) == {"plan", "silver_complete", "silver_to_gold"}
     assert set(tasks["bronze_replay"]) == {"plan", "kafka_to_bronze"}
     silver, gold = tasks["silver_hourly"]["bronze_to_silver"], tasks["gold_daily"]["silver_to_gold"]
-    assert type(silver).__name__ == "MappedOperator" and silver.operator_name == "SparkSubmitOperator"
+    assert type(silver).__name__ == "MappedOperator" and silver.operator_name == "SparkJobOperator"
     assert (silver.pool, gold.pool, tasks["bronze_replay"]["kafka_to_bronze"].pool) == (
         "lakehouse_silver",
         "lakehouse_gold",

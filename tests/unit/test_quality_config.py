@@ -1,0 +1,71 @@
+"""The quality gate's configuration: `quality:` in a domain's YAML, checked at load time and
+built into Great Expectations expectations without any service."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from lakehouse.domains import Check, load_domains, parse_quality
+from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.medallion import quality, silver_to_gold
+from lakehouse.settings import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def domains():
+    return load_domains(PROJECT_ROOT / "catalog")
+
+
+def test_every_shipped_expectation_builds_with_its_severity(domains):
+    for domain in domains.values():
+        built = quality.suite_expectations(domain.quality.silver)
+        assert [e.expectation_type for e in built] == [c.type for c in domain.quality.silver]
+        assert [str(e.severity.value) for e in built] == [
+            {"fail": "critical", "warn": "warning"}[c.severity] for c in domain.quality.silver
+        ]
+        for spec in domain.gold:  # every gold table is checked, against silver too
+            assert domain.quality.gold[spec.table].matches_silver
+            built = silver_to_gold.gold_expectations(domain, spec, [date(2025, 1, 1)])
+            assert built[-1].expectation_type == "unexpected_rows_expectation"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"silver": [{"expect_a": {}, "expect_b": {}}]}, r"quality.silver: expectation 1 needs exactly one"),
+        ({"silver": [{"not_an_expectation": {}}]}, r"needs exactly one `expect_...` key"),
+        ({"silver": [{"expect_x": {}, "severity": "error"}]}, r"severity must be fail or warn"),
+        ({"silver": [{"expect_x": ["column"]}]}, r"its arguments must be a mapping"),
+        ({"gold": {"gold.unknown": {}}}, r"quality.gold.gold.unknown: not a gold table of this domain"),
+        ({"gold": {"gold.t": {"expect": []}}}, r"unknown keys \['expect'\]"),
+        ({"bronze": []}, r"quality: unknown keys \['bronze'\]"),
+    ],
+)
+def test_wrong_quality_configuration_fails_at_load_naming_the_place(domains, raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_quality(raw, (*domains["sales"].gold, _table("gold.t")), "sales.yaml")
+
+
+def test_unknown_expectation_or_argument_is_named():
+    with pytest.raises(LakehouseError, match="expect_prices_to_be_fair not found"):
+        quality.suite_expectations((Check("expect_prices_to_be_fair", {}),))
+    with pytest.raises(LakehouseError, match="colum"):
+        quality.suite_expectations((Check("expect_column_values_to_not_be_null", {"colum": "city"}),))
+
+
+def test_cross_table_query_compares_every_measure_null_safely(domains):
+    [spec] = [g for g in domains["sales"].gold if g.table == "gold.daily_top_salesmen"]
+    query = quality.matches_silver_query(spec, "silver.sales_orders", [date(2025, 1, 1), date(2025, 1, 2)])
+    assert "LEFT JOIN" in query  # ranked: gold keeps the top 5, so only gold's rows are compared
+    assert "event_date IN (DATE'2025-01-01', DATE'2025-01-02')" in query
+    assert all(f"NOT (g.{m} <=> s.{m})" in query for m in spec.measures)
+    [by_city] = [g for g in domains["sales"].gold if g.table == "gold.daily_sales_by_city"]
+    assert "FULL OUTER JOIN" in quality.matches_silver_query(by_city, "silver.sales_orders", [date(2025, 1, 1)])
+
+
+def _table(name):
+    from lakehouse.domains import GoldTable
+
+    return GoldTable(table=name, grain=("event_date",), measures={"n": "count(*)"})
