@@ -380,6 +380,16 @@ def stream_status(ctx: Context) -> None:
         )
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def maintain(args: tuple[str, ...]) -> None:
+    """Compact, rewrite manifests, expire snapshots and remove orphan files of the tables, by
+    each table's `maintenance:` policy: [--table T]... [--namespace N]... [--dry-run] (-h for more)."""
+    from lakehouse.medallion.maintenance import main as maintenance_main
+
+    raise SystemExit(maintenance_main(list(args)))
+
+
 @cli.command()
 @click.argument("dag_id", type=click.Choice(["silver_hourly", "gold_daily", "bronze_replay"]))
 @click.option("--domain", default=None, help="Only this domain (default: every domain).")

@@ -8,7 +8,6 @@ a new domain is a new YAML file (plus its table definitions), not new code.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -17,21 +16,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from lakehouse.catalog.definitions import load_definitions
+from lakehouse.catalog.definitions import load_definitions, parse_duration
 from lakehouse.errors import ConfigError
-
-DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_duration(text: str | int) -> timedelta:
-    """'90s', '15m', '2h', '3d' (or a number of seconds)."""
-    if isinstance(text, int):
-        return timedelta(seconds=text)
-    match = DURATION.match(str(text).strip())
-    if not match:
-        raise ConfigError(f"invalid duration {text!r}: use a number with s, m, h or d (e.g. 2h)")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
 
 
 @dataclass(frozen=True)

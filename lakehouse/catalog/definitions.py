@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -32,7 +33,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from lakehouse.errors import CatalogError
+from lakehouse.errors import CatalogError, ConfigError
 
 PRIMITIVES: dict[str, IcebergType] = {
     "string": StringType(),
@@ -129,6 +130,72 @@ class SortBy:
         return NullOrder.NULLS_FIRST if self.direction == "asc" else NullOrder.NULLS_LAST
 
 
+DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str | int) -> timedelta:
+    """'90s', '15m', '2h', '3d' (or a number of seconds)."""
+    if isinstance(text, int):
+        return timedelta(seconds=text)
+    match = DURATION.match(str(text).strip())
+    if not match:
+        raise ConfigError(f"invalid duration {text!r}: use a number with s, m, h or d (e.g. 2h)")
+    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """How `lakehouse maintain` keeps the table fast and small (Iceberg's Spark procedures).
+
+    - compaction (`rewrite_data_files`, sorted by the table's sort order if it has one, else
+      bin-packed) towards `target_file_mb`, of partitions with at least `min_input_files`
+      files; with `closed_on`, only rows whose column is before the current hour (so bronze's
+      hours that are still being written are left to the stream);
+    - `rewrite_manifests`;
+    - `expire_snapshots`: snapshots older than `retain_snapshots` go, but never the last
+      `retain_last` (the notebooks' time travel needs the window);
+    - `remove_orphan_files` older than `orphan_age` (never less than a day, Iceberg's own
+      guard: a commit in flight has files no snapshot references yet).
+    """
+
+    target_file_mb: int = 128
+    min_input_files: int = 5
+    closed_on: str | None = None
+    retain_snapshots: timedelta = timedelta(days=7)
+    retain_last: int = 20
+    orphan_age: timedelta = timedelta(days=3)
+
+
+MIN_ORPHAN_AGE = timedelta(hours=24)  # Iceberg's own guard for remove_orphan_files
+
+
+def parse_maintenance(raw: dict | None, columns: list[str], where: str) -> Maintenance:
+    raw = raw or {}
+    known = {"target_file_mb", "min_input_files", "closed_on", "retain_snapshots", "retain_last", "orphan_age"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise CatalogError(f"{where}: maintenance: unknown keys {unknown}; allowed: {sorted(known)}")
+    try:
+        policy = Maintenance(
+            target_file_mb=int(raw.get("target_file_mb", Maintenance.target_file_mb)),
+            min_input_files=int(raw.get("min_input_files", Maintenance.min_input_files)),
+            closed_on=raw.get("closed_on"),
+            retain_snapshots=parse_duration(raw.get("retain_snapshots", "7d")),
+            retain_last=int(raw.get("retain_last", Maintenance.retain_last)),
+            orphan_age=parse_duration(raw.get("orphan_age", "3d")),
+        )
+    except (ValueError, ConfigError) as exc:
+        raise CatalogError(f"{where}: maintenance: {exc}") from exc
+    if policy.closed_on is not None and policy.closed_on not in columns:
+        raise CatalogError(f"{where}: maintenance.closed_on {policy.closed_on!r} is not a column of the table")
+    if policy.orphan_age < MIN_ORPHAN_AGE:
+        raise CatalogError(f"{where}: maintenance.orphan_age must be at least 24h (files of commits in flight)")
+    if policy.retain_last < 1 or policy.target_file_mb < 1 or policy.min_input_files < 2:
+        raise CatalogError(f"{where}: maintenance: retain_last >= 1, target_file_mb >= 1, min_input_files >= 2")
+    return policy
+
+
 @dataclass(frozen=True)
 class TableDefinition:
     namespace: str
@@ -138,6 +205,7 @@ class TableDefinition:
     partition_by: tuple[PartitionBy, ...] = ()
     sort_by: tuple[SortBy, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
+    maintenance: Maintenance = Maintenance()
     source: Path | None = None
 
     @property
@@ -219,7 +287,7 @@ def check_property(key: str) -> bool:
 
 def parse_definition(raw: dict, source: Path | None = None) -> TableDefinition:
     where = str(source) if source else "table definition"
-    allowed = {"namespace", "name", "description", "columns", "partition_by", "sort_by", "properties"}
+    allowed = {"namespace", "name", "description", "columns", "partition_by", "sort_by", "properties", "maintenance"}
     unknown = set(raw) - allowed
     if unknown:
         raise CatalogError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -243,6 +311,7 @@ def parse_definition(raw: dict, source: Path | None = None) -> TableDefinition:
         partition_by=partition_by,
         sort_by=sort_by,
         properties=properties,
+        maintenance=parse_maintenance(raw.get("maintenance"), [c.name for c in columns], where),
         source=source,
     )
     validate(definition, where)

@@ -31,7 +31,7 @@ def dags(tmp_path_factory):
 
 
 def test_every_dag_imports_with_the_documented_schedule(dags):
-    assert sorted(dags) == ["bronze_replay", "gold_daily", "silver_hourly", "stream_health"]
+    assert sorted(dags) == ["bronze_replay", "gold_daily", "maintenance", "silver_hourly", "stream_health"]
     timetables = {dag_id: dag.timetable for dag_id, dag in dags.items()}
     assert (type(timetables["silver_hourly"]).__name__, timetables["silver_hourly"].expression) == (
         "CronDataIntervalTimetable",
@@ -41,6 +41,7 @@ def test_every_dag_imports_with_the_documented_schedule(dags):
         "CronDataIntervalTimetable",
         "0 0 * * *",
     )
+    assert timetables["maintenance"].expression == "0 3 * * *"
     assert type(timetables["bronze_replay"]).__name__ == "NullTimetable"  # manual only
     assert timetables["stream_health"].delta.total_seconds() == 600
     for dag in dags.values():
@@ -64,6 +65,14 @@ def test_tasks_use_spark_submit_pools_and_retries(dags):
     assert silver.retries == 2 and silver.retry_exponential_backoff
     assert tasks["gold_daily"]["silver_complete"].upstream_task_ids == {"plan"}
     assert tasks["gold_daily"]["silver_to_gold"].upstream_task_ids == {"silver_complete"}  # its jobs come from there
+    # maintenance: one task per namespace of catalog/namespaces.yaml, in turn, each in its layer's pool
+    maintain = [t for t in dags["maintenance"].topological_sort()]
+    assert [(t.task_id, t.pool, t.application_args) for t in maintain] == [
+        ("maintain_bronze", "lakehouse_bronze", ["--namespace", "bronze"]),
+        ("maintain_silver", "lakehouse_silver", ["--namespace", "silver"]),
+        ("maintain_gold", "lakehouse_gold", ["--namespace", "gold"]),
+        ("maintain_ops", "default_pool", ["--namespace", "ops"]),
+    ]
 
 
 def test_param_schemas_and_their_validation(dags):

@@ -92,3 +92,30 @@ def test_file_name_must_match_identifier(tmp_path):
     src.rename(src.with_name("renamed.yaml"))
     with pytest.raises(CatalogError, match=r"renamed.yaml: declares gold.daily_sales_by_city"):
         load_definitions(tmp_path / "catalog")
+
+
+@pytest.mark.parametrize(
+    ("maintenance", "message"),
+    [
+        ({"closed_on": "nowhere"}, r"maintenance.closed_on 'nowhere' is not a column"),
+        ({"orphan_age": "2h"}, r"orphan_age must be at least 24h"),
+        ({"retain_snapshots": "a week"}, r"invalid duration 'a week'"),
+        ({"retain_last": 0}, r"retain_last >= 1"),
+        ({"keep": "7d"}, r"maintenance: unknown keys \['keep'\]"),
+    ],
+)
+def test_wrong_maintenance_policy_is_refused_naming_the_key(maintenance, message):
+    raw = {
+        "namespace": "ops",
+        "name": "t",
+        "columns": [{"name": "at", "type": "timestamptz"}],
+        "maintenance": maintenance,
+    }
+    with pytest.raises(CatalogError, match=message):
+        parse_definition(raw)
+
+
+def test_shipped_policies_leave_bronze_open_hours_to_the_stream():
+    policies = {d.identifier: d.maintenance for d in load_definitions(PROJECT_ROOT / "catalog")}
+    assert policies["bronze.sales_events"].closed_on == "ingested_at"
+    assert all(p.orphan_age.days >= 1 and p.retain_snapshots.days >= 7 for p in policies.values())

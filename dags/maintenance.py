@@ -1,0 +1,47 @@
+"""maintenance: daily table maintenance with Iceberg's Spark procedures, one task per layer.
+
+Each table's `maintenance:` policy (catalog/tables/) says what to do: compaction of closed
+partitions (rewrite_data_files), rewrite_manifests, expire_snapshots within the retention
+window, remove_orphan_files older than the minimum age. A layer's task takes the layer's pool,
+so it never runs next to that layer's MERGEs; the stream only appends to bronze, which
+compaction of closed hours does not conflict with. The task log has each table's data files,
+average file size, snapshots and manifests before and after. `lakehouse maintain` does the
+same by hand (with --dry-run to see what would go).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import CronDataIntervalTimetable, dag
+
+from lakehouse.catalog.definitions import load_namespaces
+from lakehouse.orchestration.dag_support import DEFAULT_ARGS, POOLS, SparkJobOperator, settings, spark_submit_kwargs
+
+
+@dag(
+    dag_id="maintenance",
+    schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["lakehouse", "maintenance"],
+    doc_md=__doc__,
+)
+def maintenance():
+    previous = None
+    for namespace in load_namespaces(settings().definitions_dir):
+        pool = f"lakehouse_{namespace.name}"
+        task = SparkJobOperator(
+            task_id=f"maintain_{namespace.name}",
+            application_args=["--namespace", namespace.name],
+            **({"pool": pool} if pool in POOLS else {}),
+            **spark_submit_kwargs("maintain"),
+        )
+        if previous is not None:  # one Spark application at a time on this machine's cluster
+            previous >> task
+        previous = task
+
+
+maintenance()
