@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import CronDataIntervalTimetable, dag
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from lakehouse.catalog.definitions import load_namespaces
 from lakehouse.orchestration.dag_support import DEFAULT_ARGS, POOLS, SparkJobOperator, settings, spark_submit_kwargs
+
+NAMESPACES = [n.name for n in load_namespaces(settings().definitions_dir)]
 
 
 @dag(
@@ -26,22 +28,37 @@ from lakehouse.orchestration.dag_support import DEFAULT_ARGS, POOLS, SparkJobOpe
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    params={
+        "namespaces": Param(
+            NAMESPACES,
+            type="array",
+            items={"type": "string", "enum": NAMESPACES},
+            title="Layers",
+            description="The namespaces whose tables to maintain (default: all).",
+        )
+    },
     tags=["lakehouse", "maintenance"],
     doc_md=__doc__,
 )
 def maintenance():
+    @task
+    def plan(namespace: str) -> list[list[str]]:
+        """The layer's job arguments, or none (its task is skipped) when the run leaves it out."""
+        chosen = get_current_context()["params"]["namespaces"]
+        return [["--namespace", namespace]] if namespace in chosen else []
+
     previous = None
-    for namespace in load_namespaces(settings().definitions_dir):
-        pool = f"lakehouse_{namespace.name}"
-        task = SparkJobOperator(
-            task_id=f"maintain_{namespace.name}",
-            application_args=["--namespace", namespace.name],
+    for namespace in NAMESPACES:
+        pool = f"lakehouse_{namespace}"
+        job = SparkJobOperator.partial(
+            task_id=f"maintain_{namespace}",
+            trigger_rule="none_failed",  # a layer left out (skipped) does not skip the next one
             **({"pool": pool} if pool in POOLS else {}),
             **spark_submit_kwargs("maintain"),
-        )
+        ).expand(application_args=plan.override(task_id=f"plan_{namespace}")(namespace))
         if previous is not None:  # one Spark application at a time on this machine's cluster
-            previous >> task
-        previous = task
+            previous >> job
+        previous = job
 
 
 maintenance()

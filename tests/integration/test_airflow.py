@@ -168,6 +168,20 @@ def test_failing_quality_gate_fails_silver_hourly_at_once_and_gold_waits(stack, 
     airflow.mark_failed("gold_daily", gold_run["dag_run_id"])
 
 
+def test_maintenance_dag_maintains_the_chosen_layers_through_the_scheduler(stack, airflow):
+    run = airflow.trigger("maintenance", {"namespaces": ["gold"]})
+    run_id = run["dag_run_id"]
+    assert airflow.wait("maintenance", [run], timeout_s=900) == {run_id: "success"}
+    states = {t["task_id"]: t["state"] for t in airflow.task_instances("maintenance", run_id)}
+    assert states["maintain_gold"] == "success", states
+    assert {states[f"maintain_{layer}"] for layer in ("bronze", "silver", "ops")} == {"skipped"}, states
+    [job] = [t for t in airflow.task_instances("maintenance", run_id) if t["task_id"] == "maintain_gold"]
+    text = airflow.task_log("maintenance", run_id, "maintain_gold", 1, job["map_index"])
+    sales = get_domain(stack.definitions_dir, "sales")
+    for spec in sales.gold:  # each gold table's report: health before and after
+        assert f"{spec.table} (" in text and "before:" in text and "after:" in text, text[-3000:]
+
+
 def test_gold_waits_only_for_hours_that_hold_bronze_rows(stack, iceberg_catalog):
     from lakehouse.orchestration.readiness import silver_gaps
 

@@ -66,13 +66,14 @@ def test_tasks_use_spark_submit_pools_and_retries(dags):
     assert tasks["gold_daily"]["silver_complete"].upstream_task_ids == {"plan"}
     assert tasks["gold_daily"]["silver_to_gold"].upstream_task_ids == {"silver_complete"}  # its jobs come from there
     # maintenance: one task per namespace of catalog/namespaces.yaml, in turn, each in its layer's pool
-    maintain = [t for t in dags["maintenance"].topological_sort()]
-    assert [(t.task_id, t.pool, t.application_args) for t in maintain] == [
-        ("maintain_bronze", "lakehouse_bronze", ["--namespace", "bronze"]),
-        ("maintain_silver", "lakehouse_silver", ["--namespace", "silver"]),
-        ("maintain_gold", "lakehouse_gold", ["--namespace", "gold"]),
-        ("maintain_ops", "default_pool", ["--namespace", "ops"]),
+    maintain = [t for t in dags["maintenance"].topological_sort() if t.task_id.startswith("maintain_")]
+    assert [(t.task_id, t.pool, t.upstream_task_ids) for t in maintain] == [
+        ("maintain_bronze", "lakehouse_bronze", {"plan_bronze"}),
+        ("maintain_silver", "lakehouse_silver", {"plan_silver", "maintain_bronze"}),
+        ("maintain_gold", "lakehouse_gold", {"plan_gold", "maintain_silver"}),
+        ("maintain_ops", "default_pool", {"plan_ops", "maintain_gold"}),
     ]
+    assert all(t.partial_kwargs["application"].endswith("spark_jobs/maintain.py") for t in maintain)
 
 
 def test_param_schemas_and_their_validation(dags):
