@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from lakehouse.domains import Domain
 from lakehouse.errors import ConfigError
 from lakehouse.medallion import gold, quality, wap
-from lakehouse.medallion.runs import RunResult, fault_point, job_run, timed
+from lakehouse.medallion.runs import RunResult, current_snapshot, fault_point, job_run, timed
 
 
 def touched_dates(spark: SparkSession, domain: Domain, start: datetime, end: datetime, backfill: bool) -> list:
@@ -60,7 +60,10 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
     result.details["dates"] = [d.isoformat() for d in dates]
     if not dates:
         return
-    source = gold.in_dates(spark.table(domain.tables.silver), dates).cache()
+    # One silver snapshot for the aggregates and for the gate's cross-table check: an hourly
+    # silver run may publish while this job runs, and gold must match what it was computed from.
+    silver = f"{domain.tables.silver} VERSION AS OF {current_snapshot(spark, domain.tables.silver)}"
+    source = gold.in_dates(spark.sql(f"SELECT * FROM {silver}"), dates).cache()
     branches: dict = {}  # gold table -> its audit branch, for the tables this run changed
     try:
         result.rows_read = source.count()
@@ -87,7 +90,7 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
                 delta.unpersist()
             fault_point(f"gold-after-{spec.table}")
         if branches:
-            _audit_and_publish(spark, domain, dates, branches, result)
+            _audit_and_publish(spark, domain, dates, branches, result, silver)
     except BaseException as exc:
         if not isinstance(exc, quality.QualityGateFailed):
             for table, branch in branches.items():
@@ -97,12 +100,13 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
         source.unpersist()
 
 
-def gold_expectations(domain: Domain, spec, dates: list) -> list:
-    """The table's `quality.gold` expectations, with the cross-table check if it asks for one."""
+def gold_expectations(domain: Domain, spec, dates: list, silver: str | None = None) -> list:
+    """The table's `quality.gold` expectations, with the cross-table check against `silver`
+    (a snapshot of it; default: main) if it asks for one."""
     checks = domain.quality.gold.get(spec.table)
     if checks is None:
         return []
-    extra = quality.gold_extra(spec, domain.tables.silver, dates, checks.matches_silver)
+    extra = quality.gold_extra(spec, silver or domain.tables.silver, dates, checks.matches_silver)
     return quality.suite_expectations(checks.expectations, extra)
 
 
@@ -117,12 +121,13 @@ def check(
     job: str = "silver_to_gold",
     branch: str | None = None,
     details: dict | None = None,
+    silver: str | None = None,
 ) -> quality.Report:
-    """Validate the gold table's rows of `dates` (on `table`, a branch of it, or else main),
-    recording the outcomes under `run_id`."""
+    """Validate the gold table's rows of `dates` (on `table`, a branch of it, or else main)
+    against `silver` (default: its main), recording the outcomes under `run_id`."""
     batch = gold.in_dates(spark.table(table or spec.table), dates).cache()
     try:
-        expectations = gold_expectations(domain, spec, dates)
+        expectations = gold_expectations(domain, spec, dates, silver)
         return quality.gate(
             spark, spec.table, batch, expectations, run_id, job, domain.name, branch, {} if details is None else details
         )
@@ -130,7 +135,7 @@ def check(
         batch.unpersist()
 
 
-def _audit_and_publish(spark, domain, dates, branches, result):
+def _audit_and_publish(spark, domain, dates, branches, result, silver):
     """Validate every changed table on its branch; publish them all only if all pass."""
     specs = {spec.table: spec for spec in domain.gold}
     with timed(result, "quality"):
@@ -144,6 +149,7 @@ def _audit_and_publish(spark, domain, dates, branches, result):
                 run_id=result.run_id,
                 branch=branch,
                 details=result.details,
+                silver=silver,
             )
             for table, branch in branches.items()
         ]
