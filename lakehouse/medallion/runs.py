@@ -1,11 +1,12 @@
 """What every Spark batch job shares: the run record, the audit row, and undoing a failed run.
 
-A job writes several tables (silver and quarantine; three gold tables), one Iceberg commit
-each, and Iceberg has no multi-table transactions. So when a run fails after some of its
-commits, `job_run` rolls those tables back to the snapshots they had before the run, as long
-as every snapshot since then is this Spark application's own (otherwise it leaves them and
-says so). A killed process cannot roll back; the jobs are idempotent, so the re-run
-completes the tables it did not reach and leaves the others unchanged.
+A job writes several tables, one Iceberg commit each, and Iceberg has no multi-table
+transactions. Silver and gold commits go to audit branches first (lakehouse.medallion.wap),
+so their `main` only moves when a run succeeds. For the tables written directly (quarantine,
+bronze in a replay), when a run fails after some of its commits `job_run` rolls those tables
+back to the snapshots they had before the run, as long as every snapshot since then is this
+Spark application's own (otherwise it leaves them and says so). A killed process cannot roll
+back; the jobs are idempotent, so the re-run completes what it did not reach.
 """
 
 from __future__ import annotations

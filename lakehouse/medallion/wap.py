@@ -4,7 +4,8 @@ A run that changes a table writes its commit to a branch of its own (`audit_<run
 `main` when the run starts), the quality gate validates what is on that branch, and only
 then `CALL system.fast_forward` moves `main` to it: readers of `main` never see a batch that
 failed its gate. A failed gate leaves the branch in place, holding the batch for inspection
-(`SELECT ... FROM <table>.branch_audit_<run>`); publishing drops it.
+(`SELECT ... FROM <table>.branch_audit_<run>`), for KEEP_DAYS (table maintenance's snapshot
+expiry then drops it); publishing drops it at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pyspark.sql import SparkSession
 from lakehouse.errors import LakehouseError
 
 PREFIX = "audit_"
+KEEP_DAYS = 7  # an unpublished branch (failed gate, killed run) is kept this long, then expiry drops it
 
 
 class PublishConflict(LakehouseError):
@@ -33,8 +35,9 @@ def branch_table(table: str, branch: str) -> str:
 
 
 def create(spark: SparkSession, table: str, branch: str) -> None:
-    """A branch at `main`'s current snapshot (replacing a leftover of an earlier attempt)."""
-    spark.sql(f"ALTER TABLE {table} CREATE OR REPLACE BRANCH {branch}")
+    """A branch at `main`'s current snapshot (replacing a leftover of an earlier attempt),
+    which `expire_snapshots` (table maintenance) removes KEEP_DAYS after it was made."""
+    spark.sql(f"ALTER TABLE {table} CREATE OR REPLACE BRANCH {branch} RETAIN {KEEP_DAYS} DAYS")
 
 
 def publish(spark: SparkSession, table: str, branch: str) -> None:

@@ -33,6 +33,10 @@ def audit_row(spark, run_id: str):
     return rows[0]
 
 
+def branches(spark, table: str) -> set[str]:
+    return {r.name for r in spark.sql(f"SELECT name FROM {table}.refs WHERE type = 'BRANCH'").collect()} - {"main"}
+
+
 def failed_runs(spark, job: str) -> set[str]:
     """The run ids of the job's failed runs in the audit (other tests' among them)."""
     return {
@@ -60,8 +64,8 @@ def test_exception_in_silver_run_rolls_back_and_rerun_completes(spark, history, 
     monkeypatch.setenv(FAULT_VARIABLE, "silver-after-merge")
     with pytest.raises(InjectedFault):
         bronze_to_silver.run(spark, sales, first, END, backfill=True)
-    # The MERGE had committed; the run put silver back to where it was (a table that had no
-    # snapshot before gets an empty one: Iceberg cannot un-create a snapshot).
+    # The MERGE had committed to the run's audit branch: main is where it was (a table that had
+    # no snapshot before may get an empty one).
     after = current_snapshot(spark, sales.tables.silver), spark.table(sales.tables.silver).count()
     assert after == before or (before == (None, 0) and after[1] == 0)
     assert spark.table(sales.tables.silver).where(silver_ids).count() == 0
@@ -83,16 +87,20 @@ def test_gold_after_exception_and_after_kill(spark, history, monkeypatch):
     assert spark.table(sales.tables.silver).where(F.col("event_date").isin(dates)).count() > 0  # silver is there
     before = {t: current_snapshot(spark, t) for t in gold_tables}
     empty = {t: gold_rows(spark, t, dates) for t in gold_tables}
+    branches_before = {t: branches(spark, t) for t in gold_tables}
 
-    # An exception after the second of three gold MERGEs: both committed tables are rolled back.
+    # An exception after the second of three gold MERGEs (to the run's audit branches): main of
+    # every table is as before, and the half-done branches are dropped.
     monkeypatch.setenv(FAULT_VARIABLE, f"gold-after-{gold_tables[1]}")
     with pytest.raises(InjectedFault):
         silver_to_gold.run(spark, sales, window_start, END, backfill=True)
     assert {t: current_snapshot(spark, t) for t in gold_tables if before[t]} == {t: s for t, s in before.items() if s}
     assert {t: gold_rows(spark, t, dates) for t in gold_tables} == empty
+    assert {t: branches(spark, t) for t in gold_tables} == branches_before
 
-    # SIGKILL of the job's process after its first gold commit: nothing can roll back, so the
-    # first table holds its complete new state and the others are untouched ...
+    # SIGKILL of the job's process after its first gold MERGE: nothing can clean up, but that
+    # MERGE went to an audit branch, so no table's main changed (gold publishes all its tables
+    # or none); the branch is left, and expires with table maintenance ...
     env = {**os.environ, FAULT_VARIABLE: f"gold-after-{gold_tables[0]}:kill"}
     args = ["--domain", "sales", "--start", window_start.isoformat(), "--end", END.isoformat(), "--backfill"]
     killed = subprocess.run(
@@ -104,14 +112,12 @@ def test_gold_after_exception_and_after_kill(spark, history, monkeypatch):
         timeout=600,
     )
     assert killed.returncode == -9, killed.stderr[-3000:]
-    expected = expected_sales(generated.events)
-    assert_gold_matches(spark, {gold_tables[0]: expected[gold_tables[0]]}, dates)
-    assert {t: gold_rows(spark, t, dates) for t in gold_tables[1:]} == {t: empty[t] for t in gold_tables[1:]}
+    assert {t: gold_rows(spark, t, dates) for t in gold_tables} == empty
+    left = {t: branches(spark, t) - branches_before[t] for t in gold_tables}
+    assert len(left[gold_tables[0]]) == 1 and not any(left[t] for t in gold_tables[1:]), left
 
-    # ... and the re-run completes the others without touching the first.
+    # ... and the re-run publishes every table.
     monkeypatch.delenv(FAULT_VARIABLE)
-    first_snapshot = current_snapshot(spark, gold_tables[0])
     rerun = silver_to_gold.run(spark, sales, window_start, END, backfill=True)
     assert audit_row(spark, rerun.run_id).status == "success"
-    assert current_snapshot(spark, gold_tables[0]) == first_snapshot
-    assert_gold_matches(spark, expected, dates)
+    assert_gold_matches(spark, expected_sales(generated.events), dates)
