@@ -11,6 +11,8 @@ On a private stack (sales domain):
 3. GOLD_DAY synthetic silver events on one date, then the daily gold job for that date.
 4. what the quality gate (validation on the audit branch) cost next to the MERGE of each run above.
 5. REPLAY events sent to Kafka and recovered into bronze by the batch replay job.
+6. those events promoted to silver and gold, then reconciled (Kafka = bronze + dead letters +
+   duplicates, bronze = silver + quarantine, gold = silver's aggregates), each check timed.
 Prints figures and ratios; asserts nothing.
 """
 
@@ -136,7 +138,10 @@ def run(settings, args) -> None:
             )
 
     print(f"\n5. Kafka -> bronze replay of {args.replay:,} events:")
-    replay(settings, sales, args.replay)
+    sent_from = replay(settings, sales, args.replay)
+
+    print(f"\n6. reconciliation of those {args.replay:,} events, promoted to silver and gold:")
+    reconciliation(settings, sales, sent_from)
 
 
 def synth_silver(spark, table: str, rows: int, last_day: date, days: int, seed: int) -> None:
@@ -228,6 +233,7 @@ def replay(settings, domain, count: int) -> None:
     from lakehouse.medallion import kafka_to_bronze
 
     ensure_topics(settings, [domain])
+    started = datetime.now(UTC)
     manifest = send(settings, domain, generate(domain, count, seed=9), total=count, progress=False)
     now = datetime.now(UTC)
     spark = get_spark(settings, "bench-replay")
@@ -239,6 +245,34 @@ def replay(settings, domain, count: int) -> None:
         f"{result.rows_quarantined} dead letters in {seconds:.1f} s ({result.rows_read / seconds:.0f} records/s; "
         f"produce ran at {manifest['sent'] / manifest['seconds']:.0f} ev/s)"
     )
+    return started
+
+
+def reconciliation(settings, domain, start: datetime) -> None:
+    """Promote what the replay ingested since `start`, then time each reconciliation check."""
+    from lakehouse.engines.spark import get_spark
+    from lakehouse.medallion import bronze_to_silver, reconcile, silver_to_gold
+
+    spark = get_spark(settings, "bench-reconcile")
+    promoted = datetime.now(UTC) + timedelta(seconds=1)
+    for label, job in (("bronze -> silver", bronze_to_silver), ("silver -> gold", silver_to_gold)):
+        t0 = time.monotonic()
+        result = job.run(spark, domain, start, promoted)
+        print(f"  {label:<44} {time.monotonic() - t0:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
+    end = datetime.now(UTC)
+    total = 0.0
+    for name, check in (
+        ("kafka_bronze", lambda: [reconcile.kafka_bronze(spark, settings, domain, start, end)]),
+        ("bronze_silver", lambda: [reconcile.bronze_silver(spark, domain, start, end)]),
+        ("silver_gold", lambda: reconcile.silver_gold(spark, domain, start, end)),
+    ):
+        t0 = time.monotonic()
+        checks = check()
+        seconds = time.monotonic() - t0
+        total += seconds
+        for c in checks:
+            print(f"  {name:<14} {c.table:<28} {seconds:6.1f} s  {c.describe()[:140]}")
+    print(f"  reconciliation, all checks: {total:.1f} s")
 
 
 if __name__ == "__main__":

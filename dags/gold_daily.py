@@ -4,7 +4,8 @@ A scheduled run covers its day, [00:00, 24:00) UTC of ingestion time: it first w
 silver_hourly (or any successful bronze -> silver run, per the ops.job_runs audit) has
 promoted every hour of the day that holds bronze rows, then recomputes every event date
 touched by silver rows ingested that day, so late events correct their own, older date (a
-domain with no silver rows ingested that day starts no Spark job). With params:
+domain with no silver rows ingested that day starts no Spark job). A successful run publishes
+the `lakehouse://gold/daily` asset with its window, which schedules the reconcile DAG. With params:
 [start_date, end_date) instead of the day; with `backfill`, the dates that range covers are
 recomputed from silver as it is (no waiting).
 """
@@ -14,9 +15,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from lakehouse.orchestration.dag_support import (
     DEFAULT_ARGS,
+    GOLD_PUBLISHED,
     SparkJobOperator,
     plan_jobs,
     plan_spark_jobs,
@@ -63,9 +66,27 @@ def gold_daily():
     # plan checks the params before anything waits; the sensor then names the jobs that have input.
     ready = silver_complete()
     plan_spark_jobs() >> ready
-    SparkJobOperator.partial(
+    jobs = SparkJobOperator.partial(
         task_id="silver_to_gold", pool="lakehouse_gold", **spark_submit_kwargs("silver_to_gold")
     ).expand(application_args=ready)
+
+    # none_failed: a day with nothing to recompute (no mapped job) is published too.
+    @task(outlets=[GOLD_PUBLISHED], trigger_rule="none_failed")
+    def published() -> None:
+        """Announce the run's window to the reconcile DAG (scheduled on this asset); a dry run
+        announces nothing."""
+        context = get_current_context()
+        window = window_of(context)
+        if window.dry_run:
+            raise AirflowSkipException("dry run: gold did not change")
+        context["outlet_events"][GOLD_PUBLISHED].extra = {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "domains": list(window.domains),
+            "backfill": window.backfill,
+        }
+
+    jobs >> published()
 
 
 gold_daily()

@@ -390,6 +390,16 @@ def maintain(args: tuple[str, ...]) -> None:
     raise SystemExit(maintenance_main(list(args)))
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def reconcile(args: tuple[str, ...]) -> None:
+    """Check that each layer holds what the one below says for an interval of ingestion time
+    (Kafka, bronze, silver, gold); exit 4 on drift: --domain D --start T --end T (-h for more)."""
+    from lakehouse.medallion.reconcile import main as reconcile_main
+
+    raise SystemExit(reconcile_main(list(args)))
+
+
 @cli.command()
 @click.argument("dag_id", type=click.Choice(["silver_hourly", "gold_daily", "bronze_replay"]))
 @click.option("--domain", default=None, help="Only this domain (default: every domain).")

@@ -23,3 +23,11 @@ class QualityGateFailed(LakehouseError):
     retrying it (the same batch would fail the same expectations)."""
 
     exit_code = 3
+
+
+class DriftFound(LakehouseError):
+    """Reconciliation found a layer that does not hold what the one below it says it should.
+    Exits with `exit_code`, so Airflow fails the task without retrying it (the same data would
+    drift the same way); the checks are in ops.reconciliation."""
+
+    exit_code = 4

@@ -27,15 +27,20 @@ def job_main(
     job: Callable[[Settings, Domain, argparse.Namespace], object],
     argv: list[str] | None = None,
     backfill_help: str = "select by event time instead of ingestion time",
+    batch_options: bool = True,
 ) -> int:
-    """Parse the shared arguments, set up logging, run `job`; exit code 1 on a failed run, 3 on a
-    failed quality gate."""
+    """Parse the shared arguments (without --backfill and --dry-run unless `batch_options`), set
+    up logging, run `job`; exit code 1 on a failed run, else the error's own (3: a failed
+    quality gate, 4: reconciliation drift)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domain", default=None, help="domain name (default: the default domain)")
     parser.add_argument("--start", type=timestamp, required=True, help="inclusive, ISO 8601 (UTC if no offset)")
     parser.add_argument("--end", type=timestamp, required=True, help="exclusive, ISO 8601 (UTC if no offset)")
-    parser.add_argument("--backfill", action="store_true", help=backfill_help)
-    parser.add_argument("--dry-run", action="store_true", help="compute and report; write nothing but the audit row")
+    if batch_options:
+        parser.add_argument("--backfill", action="store_true", help=backfill_help)
+        parser.add_argument(
+            "--dry-run", action="store_true", help="compute and report; write nothing but the audit row"
+        )
     args = parser.parse_args(argv)
     if args.end <= args.start:
         parser.error(f"--end ({args.end.isoformat()}) must be after --start ({args.start.isoformat()})")

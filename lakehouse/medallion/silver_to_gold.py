@@ -62,7 +62,9 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
         return
     # One silver snapshot for the aggregates and for the gate's cross-table check: an hourly
     # silver run may publish while this job runs, and gold must match what it was computed from.
-    silver = f"{domain.tables.silver} VERSION AS OF {current_snapshot(spark, domain.tables.silver)}"
+    snapshot = current_snapshot(spark, domain.tables.silver)
+    result.details["silver_snapshot"] = snapshot  # what reconciliation compares this run's dates with
+    silver = f"{domain.tables.silver} VERSION AS OF {snapshot}"
     source = gold.in_dates(spark.sql(f"SELECT * FROM {silver}"), dates).cache()
     branches: dict = {}  # gold table -> its audit branch, for the tables this run changed
     try:

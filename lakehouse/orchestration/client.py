@@ -172,6 +172,10 @@ class AirflowClient:
             return lines
         return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in lines)
 
+    def asset_events(self, **filters) -> list[dict]:
+        """Asset events matching the filters (source_dag_id, source_run_id, ...), with their extra."""
+        return self._call("GET", "/assets/events", params={"limit": 100, **filters})["asset_events"]
+
     def mark_failed(self, dag_id: str, run_id: str) -> dict:
         """End a run as failed (its unfinished tasks are skipped), as the UI's "Mark as failed"."""
         return self._call("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", json={"state": "failed"})

@@ -1,23 +1,24 @@
 """What the DAGs in dags/ share: params, retries, pools and the Spark job tasks.
 
-One DAG per layer (silver_hourly, gold_daily, bronze_replay, stream_health), each covering
-every domain of catalog/domains as mapped task instances: the UI shows one row per layer with
-one box per domain, and a new domain appears without a new DAG. The `domain` param narrows a
+One DAG per layer or duty (silver_hourly, gold_daily, bronze_replay, stream_health,
+maintenance, reconcile), each covering every domain of catalog/domains as mapped task
+instances: the UI shows one row per layer with one box per domain, and a new domain appears
+without a new DAG. The `domain` param narrows a
 manual run to one domain.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Param, get_current_context, task
+from airflow.sdk import Asset, Param, get_current_context, task
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lakehouse.domains import load_domains
-from lakehouse.errors import QualityGateFailed
+from lakehouse.errors import DriftFound, QualityGateFailed
 from lakehouse.settings import Settings, load_settings
 
 # Two runs never MERGE the same layer's tables at once: every task writing a layer takes the
@@ -94,20 +95,29 @@ def run_params(require_range: bool = False) -> dict[str, Param]:
     }
 
 
+# Job exit codes that fail the task at once: a retry would find the same data and fail the same way.
+FINAL_EXIT_CODES = {
+    QualityGateFailed.exit_code: "quality gate failed: the failed expectations are in the log above; the batch is kept "
+    "on its audit branch and main is unchanged. Fix the data (or the expectation), then clear this task.",
+    DriftFound.exit_code: "reconciliation found drift: the diverging keys are in the log above and every check is in "
+    "ops.reconciliation. Repair the layer (a backfill of the interval), then clear this task.",
+}
+# What gold_daily publishes when a run has succeeded: the reconcile DAG is scheduled on it and
+# reads the run's window from the event's extra.
+GOLD_PUBLISHED = Asset(name="lakehouse_gold_daily", uri="lakehouse://gold/daily")
+
+
 class SparkJobOperator(SparkSubmitOperator):
-    """spark-submit a spark_jobs/ script. A failed quality gate fails the task at once: retrying
-    would validate the same batch against the same expectations."""
+    """spark-submit a spark_jobs/ script. A failed quality gate or reconciliation fails the task
+    at once (FINAL_EXIT_CODES); other failures are retried."""
 
     def execute(self, context):
         try:
             return super().execute(context)
         except AirflowException:
             process = getattr(self._hook, "_submit_sp", None)
-            if process is not None and process.returncode == QualityGateFailed.exit_code:
-                raise AirflowFailException(
-                    "quality gate failed: the failed expectations are in the log above; the batch is kept on "
-                    "its audit branch and main is unchanged. Fix the data (or the expectation), then clear this task."
-                ) from None
+            if process is not None and process.returncode in FINAL_EXIT_CODES:
+                raise AirflowFailException(FINAL_EXIT_CODES[process.returncode]) from None
             raise
 
 
@@ -135,16 +145,16 @@ def spark_submit_kwargs(job: str) -> dict:
     }
 
 
-def window_of(context):
-    """The run's Window (see lakehouse.orchestration.params); inconsistent params fail the task
-    without retries, so no job runs."""
+def window_of(context, params: dict | None = None):
+    """The run's Window (see lakehouse.orchestration.params) from its params (or `params`);
+    inconsistent params fail the task without retries, so no job runs."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from lakehouse.orchestration.params import InvalidParams, resolve_window
 
     try:
         return resolve_window(
-            dict(context["params"]),
+            dict(context["params"] if params is None else params),
             context.get("data_interval_start"),
             context.get("data_interval_end"),
             domain_names(),
@@ -187,3 +197,52 @@ def has_input(window, domain: str, source: str) -> bool:
 def plan_spark_jobs(source: str | None = None) -> list[list[str]]:
     """Check the params and name the job runs: one per domain (see plan_jobs)."""
     return plan_jobs(get_current_context(), source)
+
+
+def reconcile_jobs(context) -> list[list[str]]:
+    """The reconcile job command lines, one per domain and window: the windows of the gold_daily
+    runs whose published events triggered this run (several, if they came while one ran), or
+    the params' window of a manual run."""
+    params = dict(context["params"])
+    windows: list[tuple[tuple[str, ...], object]] = []
+    if not params.get("start_date") and not params.get("end_date"):
+        for events in context["triggering_asset_events"].values():
+            for event in events:
+                extra = event.extra
+                window = window_of(context, params | {"start_date": extra["start"], "end_date": extra["end"]})
+                chosen = window.domains if params.get("domain") else tuple(extra.get("domains") or window.domains)
+                windows.append((chosen, window))
+    if not windows:
+        window = window_of(context)
+        windows.append((window.domains, window))
+    jobs: list[list[str]] = []
+    for domains, window in windows:
+        for domain in domains:
+            args = ["--domain", domain, "--start", window.start.isoformat(), "--end", window.end.isoformat()]
+            if args not in jobs:
+                jobs.append(args)
+                print("will reconcile:", " ".join(args))
+    return jobs
+
+
+def not_yet_reconcilable(jobs: list[list[str]], now: datetime) -> list[str]:
+    """Why each job's window cannot be reconciled yet: it has not ended, or silver has not
+    promoted all of it, including what was ingested after a run over it started (per
+    ops.job_runs; see readiness.silver_gaps). Empty: all can run."""
+    from lakehouse.orchestration.params import parse_moment
+    from lakehouse.orchestration.readiness import silver_gaps
+
+    waiting = []
+    for args in jobs:
+        options = dict(zip(args[::2], args[1::2], strict=True))
+        domain, start, end = (
+            options["--domain"],
+            parse_moment(options["--start"], "start"),
+            parse_moment(options["--end"], "end"),
+        )
+        if end > now:
+            waiting.append(f"{domain}: the window [{start.isoformat()}, {end.isoformat()}) has not ended yet")
+        elif missing := silver_gaps(settings(), domain, start, end, settled=True):
+            spans = ", ".join(f"[{a.isoformat()}, {b.isoformat()})" for a, b in missing)
+            waiting.append(f"{domain}: silver not yet promoted for {spans}")
+    return waiting

@@ -4,7 +4,7 @@ the job) counts."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pyiceberg.expressions import And, EqualTo, GreaterThan, GreaterThanOrEqual, LessThan
 
@@ -28,10 +28,17 @@ def gaps(intervals: list[tuple[datetime, datetime]], start: datetime, end: datet
     return [(low, high) for low, high in missing if low < high]
 
 
-def silver_gaps(settings: Settings, domain: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+def silver_gaps(
+    settings: Settings, domain: str, start: datetime, end: datetime, settled: bool = False
+) -> list[tuple[datetime, datetime]]:
     """Parts of [start, end) of ingestion time holding bronze rows that no successful
     bronze -> silver run (by ingestion time, not a dry run) has promoted yet. A part without
-    bronze rows is no gap: there is nothing to promote (the stream was not running yet)."""
+    bronze rows is no gap: there is nothing to promote (the stream was not running yet).
+
+    With `settled`, a run covers its interval only up to a checkpoint interval before it
+    started: a run over an hour that had not ended yet (a manual run) did not see the rows
+    ingested after it started, nor those whose checkpoint had not completed (reconciliation
+    needs silver to hold all of them; gold_daily does not wait for that)."""
     from lakehouse.domains import get_domain
     from lakehouse.engines.iceberg import load_catalog
 
@@ -48,11 +55,18 @@ def silver_gaps(settings: Settings, domain: str, start: datetime, end: datetime)
                 LessThan("interval_start", end.isoformat()),
                 GreaterThan("interval_end", start.isoformat()),
             ),
-            selected_fields=("interval_start", "interval_end"),
+            selected_fields=("interval_start", "interval_end", "started_at"),
         )
         .to_arrow()
     )
     intervals = list(zip(runs["interval_start"].to_pylist(), runs["interval_end"].to_pylist(), strict=True))
+    if settled:
+        unseen = timedelta(seconds=settings.flink.checkpoint_interval_s)
+        ends = [
+            min(high, began - unseen)
+            for (_, high), began in zip(intervals, runs["started_at"].to_pylist(), strict=True)
+        ]
+        intervals = [(low, high) for (low, _), high in zip(intervals, ends, strict=True) if high > low]
     bronze = catalog.load_table(get_domain(settings.definitions_dir, domain).tables.bronze)
     return [(low, high) for low, high in gaps(intervals, start, end) if has_rows_ingested(bronze, low, high)]
 

@@ -31,7 +31,7 @@ def dags(tmp_path_factory):
 
 
 def test_every_dag_imports_with_the_documented_schedule(dags):
-    assert sorted(dags) == ["bronze_replay", "gold_daily", "maintenance", "silver_hourly", "stream_health"]
+    assert sorted(dags) == ["bronze_replay", "gold_daily", "maintenance", "reconcile", "silver_hourly", "stream_health"]
     timetables = {dag_id: dag.timetable for dag_id, dag in dags.items()}
     assert (type(timetables["silver_hourly"]).__name__, timetables["silver_hourly"].expression) == (
         "CronDataIntervalTimetable",
@@ -44,6 +44,9 @@ def test_every_dag_imports_with_the_documented_schedule(dags):
     assert timetables["maintenance"].expression == "0 3 * * *"
     assert type(timetables["bronze_replay"]).__name__ == "NullTimetable"  # manual only
     assert timetables["stream_health"].delta.total_seconds() == 600
+    # reconcile runs after each gold_daily run, on the asset its last task publishes
+    assert type(timetables["reconcile"]).__name__ == "AssetTriggeredTimetable"
+    assert [a.uri for a in dags["reconcile"].timetable.asset_condition.objects] == ["lakehouse://gold/daily"]
     for dag in dags.values():
         dag.check_cycle()
         assert not dag.catchup
@@ -52,7 +55,15 @@ def test_every_dag_imports_with_the_documented_schedule(dags):
 def test_tasks_use_spark_submit_pools_and_retries(dags):
     tasks = {dag_id: {t.task_id: t for t in dag.tasks} for dag_id, dag in dags.items()}
     assert set(tasks["silver_hourly"]) == {"plan", "bronze_to_silver"}
-    assert set(tasks["gold_daily"]) == {"plan", "silver_complete", "silver_to_gold"}
+    assert set(tasks["gold_daily"]) == {"plan", "silver_complete", "silver_to_gold", "published"}
+    published = tasks["gold_daily"]["published"]
+    assert [a.uri for a in published.outlets] == ["lakehouse://gold/daily"]
+    assert (published.upstream_task_ids, published.trigger_rule) == ({"silver_to_gold"}, "none_failed")
+    assert set(tasks["reconcile"]) == {"plan", "promoted", "reconcile"}
+    reconcile = tasks["reconcile"]["reconcile"]
+    assert (reconcile.pool, reconcile.upstream_task_ids) == ("lakehouse_gold", {"promoted"})
+    assert tasks["reconcile"]["promoted"].mode == "reschedule"
+    assert reconcile.partial_kwargs["application"].endswith("spark_jobs/reconcile.py")
     assert set(tasks["bronze_replay"]) == {"plan", "kafka_to_bronze"}
     silver, gold = tasks["silver_hourly"]["bronze_to_silver"], tasks["gold_daily"]["silver_to_gold"]
     assert type(silver).__name__ == "MappedOperator" and silver.operator_name == "SparkJobOperator"
@@ -131,3 +142,33 @@ def test_dag_files_do_not_hardcode_credentials():
     for path in (PROJECT_ROOT / "dags").glob("*.py"):
         text = path.read_text()
         assert "password" not in text.lower() and "secret" not in text.lower(), path
+
+
+def test_reconcile_plans_every_published_window_or_the_manual_params(dags):
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lakehouse.orchestration.dag_support import GOLD_PUBLISHED, reconcile_jobs
+
+    def published(start: str, end: str, domains: list[str]):
+        return SimpleNamespace(extra={"start": start, "end": end, "domains": domains, "backfill": False})
+
+    day, next_day, after = "2026-11-20T00:00:00+00:00", "2026-11-21T00:00:00+00:00", "2026-11-22T00:00:00+00:00"
+    empty = {"domain": None, "start_date": None, "end_date": None}
+    # two gold_daily runs published while reconcile was busy: both windows are reconciled
+    events = {
+        GOLD_PUBLISHED: [published(day, next_day, ["sales"]), published(next_day, after, ["sales", "conversions"])]
+    }
+    assert reconcile_jobs({"params": empty, "triggering_asset_events": events}) == [
+        ["--domain", "sales", "--start", day, "--end", next_day],
+        ["--domain", "sales", "--start", next_day, "--end", after],
+        ["--domain", "conversions", "--start", next_day, "--end", after],
+    ]
+    # a manual run: its params' window (dates are UTC midnights)
+    manual = {"domain": "sales", "start_date": "2026-11-20", "end_date": "2026-11-21"}
+    assert reconcile_jobs({"params": manual, "triggering_asset_events": {}}) == [
+        ["--domain", "sales", "--start", day, "--end", next_day]
+    ]
+    with pytest.raises(AirflowFailException, match="give start_date and end_date"):
+        reconcile_jobs({"params": empty, "triggering_asset_events": {}})
