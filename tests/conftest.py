@@ -6,6 +6,7 @@ never collides with a stack started by `make up` on the same machine.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -89,3 +90,6 @@ def spark(stack):
     session = get_spark(stack, app_name="lakehouse-tests")
     yield session
     session.stop()
+    # py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after
+    # pytest closed the stream its log handler writes to ("--- Logging error ---" in every run).
+    logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -21,17 +21,23 @@ from lakehouse.events.contracts import check_record, parse_event_time
 from lakehouse.events.generator import Mix, generate
 from lakehouse.events.read import KafkaMeta
 
+# Rows written straight into bronze never came from Kafka: their topic is marked so that no
+# recovery replay takes their made-up offsets for bronze's position in the real topic, and no
+# reconciliation looks for them in Kafka.
+SIMULATED = ".simulated"
+
 
 def bronze_row(
     domain: Domain, event: dict, value: bytes, meta: KafkaMeta, is_late: bool, ingested_at: datetime
 ) -> dict:
-    """A bronze row as the stream writes it, for tests and benchmarks that fill bronze directly."""
+    """A bronze row as the stream writes it, for tests and benchmarks that fill bronze directly
+    (from the topic `<topic>.simulated`)."""
     return {
         "event_id": str(event[domain.dedup_key]),
         "event_type": domain.event_type,
         "event_time": parse_event_time(event[domain.event_time_field]).astimezone(UTC),
         "payload": value.decode("utf-8"),
-        "kafka_topic": meta.topic,
+        "kafka_topic": meta.topic + SIMULATED,
         "kafka_partition": meta.partition,
         "kafka_offset": meta.offset,
         "kafka_timestamp": meta.timestamp,

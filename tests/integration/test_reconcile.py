@@ -43,7 +43,8 @@ def landed(stack, spark):
     records = list(generate(domain, 3000, mix, days=1, seed=9141, clock=lambda: dated_until))
     send(stack, domain, iter(records), total=len(records), progress=False)
     sent = datetime.now(UTC) + timedelta(seconds=1)
-    assert kafka_to_bronze.run(spark, domain, start, sent, settings=stack).status == "success"
+    replayed = kafka_to_bronze.run(spark, domain, start, sent, settings=stack)
+    assert replayed.status == "success" and replayed.rows_read == len(records), replayed.details
     # The reconcile DAG counts a silver run as covering rows ingested up to a checkpoint interval
     # before it started (readiness.silver_gaps, settled): start it after that, as an hourly run is.
     time.sleep(stack.flink.checkpoint_interval_s + 1)
