@@ -13,6 +13,10 @@ class ServiceError(LakehouseError):
     """An embedded or external service cannot be started, reached or used."""
 
 
+class TopicMissing(ServiceError):
+    """The topic does not exist on the broker."""
+
+
 class CatalogError(LakehouseError):
     """A table definition is invalid or cannot be applied to the catalog."""
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from lakehouse.errors import ServiceError
+from lakehouse.errors import ServiceError, TopicMissing
 from lakehouse.settings import Settings
 
 
@@ -47,7 +47,7 @@ def consumer(settings: Settings, topic: str) -> Consumer:
 def partitions(client: Consumer, topic: str) -> list[int]:
     metadata = client.list_topics(topic, timeout=30).topics.get(topic)
     if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise ServiceError(f"topic {topic} does not exist on the broker: create it with `lakehouse topics create`")
+        raise TopicMissing(f"topic {topic} does not exist on the broker: create it with `lakehouse topics create`")
     return sorted(metadata.partitions)
 
 

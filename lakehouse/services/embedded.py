@@ -350,8 +350,11 @@ def airflow_services(settings: Settings) -> list[Service]:
                 endpoint=af.url if component == "api-server" else f"Airflow {component}",
                 health=lambda settings, component=component: airflow_service.check(settings, component),
                 prepare=(lambda: airflow_service.prepare(settings)) if component == "api-server" else (lambda: None),
-                # First start: schema migration, then the api-server and the first heartbeats.
-                start_timeout_s=300,
+                # First start: schema migration, then the api-server and the first heartbeats
+                # (150 s seen on a 2-core machine next to a test run; over 300 s with three stacks
+                # on it). Only a live process that never answers waits this long: one that exits
+                # fails at once.
+                start_timeout_s=600,
             )
         )
     return result

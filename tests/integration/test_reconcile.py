@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -154,6 +155,27 @@ def test_records_not_yet_ingested_are_incomplete_not_drift(spark, stack, landed)
         kafka_to_bronze.run(spark, domain, late_start, datetime.now(UTC) + timedelta(seconds=1), settings=stack)
     # and the repaired layers of the first interval reconcile again
     assert all(c.passed for c in reconcile.run(spark, domain, start, landed[3], settings=stack))
+
+
+def test_a_topic_never_created_holds_nothing_and_a_row_claiming_it_is_drift(spark, stack, landed):
+    domain, records, start, end = landed
+    missing = f"{domain.topic.name}.never-created"
+    alone = replace(domain, topic=replace(domain.topic, name=missing))
+    # The demo creates only its own domains' topics: the others reconcile as empty, not as an error.
+    assert [c.passed for c in reconcile.run(spark, alone, start, end, settings=stack)] == [True, True, True]
+    clean = reconcile.kafka_bronze(spark, stack, alone, start, end)
+    assert (clean.expected, clean.actual, clean.details["topic"]) == (0, 0, f"{missing} does not exist on the broker")
+    row = _one(spark, domain.tables.bronze, f"event_id = '{sorted(r.event_id for r in records if r.event_id)[2]}'")
+    before = current_snapshot(spark, domain.tables.bronze)
+    spark.sql(f"UPDATE {domain.tables.bronze} SET kafka_topic = '{missing}' WHERE event_id = '{row.event_id}'")
+    try:
+        check = reconcile.kafka_bronze(spark, stack, alone, start, end)
+        assert (check.drift, check.keys) == (1, [f"extra {missing}/{row.kafka_partition}/{row.kafka_offset}"])
+    finally:
+        spark.sql(
+            f"CALL {spark.conf.get('spark.sql.defaultCatalog')}.system.rollback_to_snapshot("
+            f"'{domain.tables.bronze}', {before})"
+        )
 
 
 def test_gold_daily_publishes_its_window_and_the_reconcile_dag_runs_through_the_scheduler(
