@@ -67,7 +67,7 @@ def run(settings, args) -> None:
         result = bronze_to_silver.run(spark, sales, hour_start, hour_start + timedelta(hours=1))
         seconds = time.monotonic() - t0
         print(f"  {label:<44} {seconds:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
-        gates[f"silver hour, {label}"] = result.details.get("seconds", {})
+        gates[f"silver hour, {label}"] = {**result.details.get("seconds", {}), "run": seconds}
         return seconds
 
     # Warm-up: JVM, catalog and S3 clients, so the first timed run is not penalised.
@@ -124,18 +124,22 @@ def run(settings, args) -> None:
     for label in ("first run (all rows inserted)", "re-run (nothing changed)"):
         t0 = time.monotonic()
         result = silver_to_gold.run(spark, sales, day_start, day_start + timedelta(days=1), backfill=True)
-        print(f"  {label:<44} {time.monotonic() - t0:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
+        seconds = time.monotonic() - t0
+        print(f"  {label:<44} {seconds:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
         if result.rows_merged:
-            gates[f"gold day, {label}"] = result.details.get("seconds", {})
+            gates[f"gold day, {label}"] = {**result.details.get("seconds", {}), "run": seconds}
 
-    print("\n4. the quality gate (Great Expectations on the audit branch) next to the MERGE it audits:")
+    print("\n4. the quality gate (Great Expectations on the audit branch) next to the MERGE it audits")
+    print("   and next to the rest of its run (the run's wall time without the gate):")
     for label, seconds in gates.items():
         if "merge" in seconds:
-            merge, gate = seconds["merge"], seconds.get("quality", 0.0)
+            merge, gate, run = seconds["merge"], seconds.get("quality", 0.0), seconds["run"]
             print(
-                f"  {label:<58} MERGE {merge:6.1f} s, gate {gate:5.1f} s, publish {seconds.get('publish', 0):4.1f} s;"
-                f" gate / MERGE {gate / merge:.2f} (target <= 0.20)"
+                f"  {label:<50} MERGE {merge:5.1f} s, gate {gate:5.1f} s, publish {seconds.get('publish', 0):4.1f} s;"
+                f" gate / MERGE {gate / merge:.2f} (target <= 0.20), gate / rest of run {gate / (run - gate):.2f}"
             )
+    print("  (the warm-up hour's gate includes importing Great Expectations, ~12 s of CPU, which the job")
+    print("   starts in the background when it starts: every Airflow task is a new process)")
 
     print(f"\n5. Kafka -> bronze replay of {args.replay:,} events:")
     sent_from = replay(settings, sales, args.replay)

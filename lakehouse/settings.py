@@ -103,6 +103,13 @@ class SparkSettings(BaseModel):
         return f"spark://{self.host}:{self.master_port}" if self.standalone else self.master
 
 
+class QualitySettings(BaseModel):
+    # The quality gate validates a batch of at most this many rows with Great Expectations'
+    # pandas data source (collected through Arrow: fast, but held in the driver's memory),
+    # a larger one with its Spark data source.
+    pandas_max_rows: int = Field(500_000, ge=0)
+
+
 class FlinkSettings(BaseModel):
     """The Flink session cluster (one JobManager, one TaskManager) the stream jobs run on."""
 
@@ -209,6 +216,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     flink: FlinkSettings = Field(default_factory=FlinkSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     jupyter: JupyterSettings = Field(default_factory=JupyterSettings)

@@ -37,6 +37,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.defaultCatalog": settings.catalog.name,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
+        # toPandas through Arrow (the quality gate's batches): 0.3 s instead of 7 s for 100k rows
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.memory": spark.driver_memory,
         "spark.executor.memory": spark.executor_memory,
         # Executors (on a cluster's workers too) run this venv's Python, like the driver.

@@ -34,6 +34,8 @@ def run(
     """Promote bronze rows ingested in [start, end) (or, with backfill, whose event time is in
     it) to silver and quarantine."""
     tables = [domain.tables.silver, QUARANTINE]
+    if domain.quality.silver and not dry_run:
+        quality.preload()  # the gate's import runs beside the job's Spark work
     with job_run(spark, "bronze_to_silver", domain, start, end, tables, backfill, dry_run, run_id) as result:
         _promote(spark, domain, start, end, backfill, dry_run, result)
     return result
@@ -137,16 +139,22 @@ def _validate(spark, domain, branch, result):
     ]
     batch = written.where(silver.in_days("event_time", sorted(days))).cache()
     try:
-        return quality.gate(
+        [report] = quality.gate(
             spark,
-            domain.tables.silver,
-            batch,
-            quality.suite_expectations(domain.quality.silver),
+            [
+                quality.Batch(
+                    domain.tables.silver,
+                    domain.tables.silver.replace(".", "_"),
+                    batch,
+                    quality.suite_expectations(domain.quality.silver),
+                )
+            ],
             result.run_id,
             "bronze_to_silver",
             domain.name,
             branch,
             result.details,
         )
+        return report
     finally:
         batch.unpersist()

@@ -14,10 +14,11 @@ Data Docs (HTML) show each run; every expectation's outcome is also a row of
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import os
+import threading
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -50,7 +51,7 @@ class Outcome:
     sample: list | None = None
 
     def describe(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.kwargs.items() if k != "unexpected_rows_query")
+        args = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
         seen = "" if self.observed is None else f"; observed {self.observed}"
         bad = "" if self.unexpected_count is None else f"; {self.unexpected_count} unexpected"
         sample = f"; e.g. {self.sample}" if self.sample else ""
@@ -85,6 +86,22 @@ def docs_index(settings: Settings | None = None) -> Path:
     return context_dir(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
+def preload() -> threading.Thread:
+    """Start importing Great Expectations in a background thread. The import costs about 12 s
+    of CPU (it loads every expectation, renderer and data source); a job that will gate calls
+    this first, so the import runs while the job's Spark work does, not after it."""
+
+    def load():
+        try:
+            import great_expectations  # noqa: F401
+        except Exception:  # the gate's own import reports it, in the job's thread
+            log.debug("background import of great_expectations failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="preload-great-expectations", daemon=True)
+    thread.start()
+    return thread
+
+
 @cache
 def _context(root: str):
     import great_expectations as gx
@@ -116,7 +133,7 @@ def matches_silver_query(spec: GoldTable, silver: str, dates: list[date]) -> str
     )
 
 
-def suite_expectations(checks: tuple[Check, ...], extra: tuple = ()) -> list:
+def suite_expectations(checks: tuple[Check, ...]) -> list:
     """Great Expectations Expectation objects for the checks (an unknown type or argument
     fails here, naming it)."""
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -130,124 +147,165 @@ def suite_expectations(checks: tuple[Check, ...], extra: tuple = ()) -> list:
             expectations.append(config.to_domain_obj())
         except Exception as exc:  # GX raises several types for an unknown name or argument
             raise LakehouseError(f"invalid expectation {check.type}({check.kwargs}): {exc}") from exc
-    return [*expectations, *extra]
+    return expectations
 
 
-def gold_extra(spec: GoldTable, silver: str, dates: list[date], matches: bool) -> tuple:
-    if not matches:
-        return ()
+def matches_silver_expectation(against: str):
+    """The cross-table check, in Great Expectations' terms: the batch of gold rows that differ
+    from silver's aggregates (matches_silver_query) has no row."""
     import great_expectations as gx
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
-    return (
-        gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=matches_silver_query(spec, silver, dates),
-            description=f"{MATCHES_SILVER}: measures equal the aggregates over {silver}",
-            meta={"name": MATCHES_SILVER},
-        ),
+    return gx.expectations.ExpectTableRowCountToEqual(
+        value=0,
+        severity=FailureSeverity.CRITICAL,
+        description=f"{MATCHES_SILVER}: measures equal the aggregates over {against}",
+        meta={"name": MATCHES_SILVER, "against": against},
     )
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One validation: `frame` (cached by the caller when it is read more than once) against
+    `expectations`, reported under `table`; `asset` names it in the Data Context and Data Docs.
+    With `rows_are_unexpected` (a batch of differences), a failed expectation's sample is the
+    batch's first rows."""
+
+    table: str
+    asset: str
+    frame: DataFrame
+    expectations: list
+    rows_are_unexpected: bool = False
+
+
 def validate(
-    spark: SparkSession,
-    table: str,
-    batch: DataFrame,
-    expectations: list,
-    run_id: str,
-) -> Report:
-    """Run the expectations on `batch` as a Checkpoint (Data Docs updated), as a Report."""
-    from great_expectations.checkpoint import Checkpoint, UpdateDataDocsAction
-    from great_expectations.core import ExpectationSuite, ValidationDefinition
+    spark: SparkSession, batches: list[Batch], run_id: str, pandas_max_rows: int | None = None
+) -> list[Report]:
+    """Run each batch's expectations as a Checkpoint, then build the Data Docs of all of them
+    once; one Report per table, in the order of `batches`.
+
+    A batch of at most `pandas_max_rows` rows (settings quality.pandas_max_rows) is collected
+    through Arrow and validated with GX's pandas data source: for the batches a run produces
+    (an hour of silver, a day of gold) that is several times faster than the Spark data source,
+    which runs Spark jobs per expectation. Larger batches (a long backfill) stay in Spark."""
     from great_expectations.core.run_identifier import RunIdentifier
 
-    if not expectations:
-        return Report(table, ())
+    if pandas_max_rows is None:
+        pandas_max_rows = load_settings().quality.pandas_max_rows
     context = _context(str(context_dir()))
-    name = table.replace(".", "_")
+    outcomes: dict[str, list[Outcome]] = {b.table: [] for b in batches}
+    built = []
+    for batch in batches:
+        if not batch.expectations:
+            continue
+        kind, data = "spark", batch.frame
+        if batch.frame.count() <= pandas_max_rows:
+            with warnings.catch_warnings():  # pyspark 3.5's Arrow conversion uses APIs pandas 3 deprecates
+                warnings.filterwarnings("ignore", module="pyspark")
+                kind, data = "pandas", batch.frame.toPandas()
+        checkpoint = _checkpoint(context, kind, batch.asset, batch.expectations)
+        result = checkpoint.run(batch_parameters={"dataframe": data}, run_id=RunIdentifier(run_name=run_id))
+        for identifier, validation in result.run_results.items():
+            built.append(identifier)
+            outcomes[batch.table].extend(_outcome(batch, item) for item in validation.results)
+    if built:
+        from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+        suites = {ExpectationSuiteIdentifier(name=i.expectation_suite_identifier.name) for i in built}
+        context.build_data_docs(resource_identifiers=[*built, *suites])
+    docs = docs_index().as_uri() if built else None
+    return [Report(table, tuple(found), docs) for table, found in outcomes.items()]
+
+
+def _checkpoint(context, kind: str, asset_name: str, expectations: list):
+    """The asset's Checkpoint in the Data Context, its suite updated to `expectations`."""
+    from great_expectations.checkpoint import Checkpoint
+    from great_expectations.core import ExpectationSuite, ValidationDefinition
+
+    source_name = f"lakehouse_{kind}"
     try:
-        source = context.data_sources.get("lakehouse_spark")
+        source = context.data_sources.get(source_name)
     except (KeyError, ValueError):
-        source = context.data_sources.add_spark(name="lakehouse_spark")
+        add = context.data_sources.add_pandas if kind == "pandas" else context.data_sources.add_spark
+        source = add(name=source_name)
     try:
-        asset = source.get_asset(name)
+        asset = source.get_asset(asset_name)
     except LookupError:
-        asset = source.add_dataframe_asset(name=name)
+        asset = source.add_dataframe_asset(name=asset_name)
     try:
         batch_definition = asset.get_batch_definition("batch")
     except KeyError:
         batch_definition = asset.add_batch_definition_whole_dataframe("batch")
-    suite = context.suites.add_or_update(ExpectationSuite(name=name, expectations=[copy.copy(e) for e in expectations]))
+    name = f"{asset_name}_{kind}"
+    suite = context.suites.add_or_update(
+        ExpectationSuite(name=asset_name, expectations=[copy.copy(e) for e in expectations])
+    )
     definition = context.validation_definitions.add_or_update(
         ValidationDefinition(name=name, data=batch_definition, suite=suite)
     )
-    checkpoint = context.checkpoints.add_or_update(
+    return context.checkpoints.add_or_update(
         Checkpoint(
             name=name,
             validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="data_docs")],
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
         )
     )
-    result = checkpoint.run(batch_parameters={"dataframe": batch}, run_id=RunIdentifier(run_name=run_id))
-    outcomes = []
-    for validation in result.run_results.values():
-        for item in validation.results:
-            config = item.expectation_config
-            details = item.result or {}
-            rows = (details.get("details") or {}).get("unexpected_rows")
-            outcomes.append(
-                Outcome(
-                    table=table,
-                    expectation=(config.meta or {}).get("name", config.type),
-                    kwargs={k: v for k, v in config.kwargs.items() if k not in ("batch_id",)},
-                    severity="warn" if str(config.severity.value) == "warning" else "fail",
-                    success=bool(item.success),
-                    observed=details.get("observed_value"),
-                    unexpected_count=details.get("unexpected_count"),
-                    sample=(rows[:SAMPLE_SIZE] if rows else details.get("partial_unexpected_list")) or None,
-                )
-            )
-    return Report(table, tuple(_with_samples(spark, batch, o) for o in outcomes), docs_index().as_uri())
 
 
-def _with_samples(spark: SparkSession, batch: DataFrame, outcome: Outcome) -> Outcome:
-    """GX reports a failed query expectation's rows only in COMPLETE format (which would also
-    return every unexpected value of the column expectations): fetch a few here."""
-    query = outcome.kwargs.get("unexpected_rows_query")
-    if outcome.success or outcome.sample or not query:
-        return outcome
-    batch.createOrReplaceTempView("quality_batch")
-    rows = [r.asDict() for r in spark.sql(query.format(batch="quality_batch")).limit(SAMPLE_SIZE).collect()]
-    return dataclasses.replace(outcome, sample=rows)
+def _outcome(batch: Batch, item) -> Outcome:
+    config = item.expectation_config
+    meta = config.meta or {}
+    details = item.result or {}
+    sample = [_plain(v) for v in details.get("partial_unexpected_list") or []] or None
+    if not item.success and batch.rows_are_unexpected:
+        sample = [r.asDict() for r in batch.frame.limit(SAMPLE_SIZE).collect()]
+    return Outcome(
+        table=batch.table,
+        expectation=meta.get("name", config.type),
+        kwargs={"against": meta["against"]}
+        if "against" in meta
+        else {k: v for k, v in config.kwargs.items() if k != "batch_id"},
+        severity="warn" if str(config.severity.value) == "warning" else "fail",
+        success=bool(item.success),
+        observed=details.get("observed_value"),
+        unexpected_count=details.get("unexpected_count"),
+        sample=sample,
+    )
+
+
+def _plain(value):
+    """A sample value as the Spark data source reports it: pandas gives NaN for a null and
+    numpy scalars for numbers."""
+    if isinstance(value, float) and value != value:
+        return None
+    return value.item() if type(value).__module__ == "numpy" else value
 
 
 def gate(
     spark: SparkSession,
-    table: str,
-    batch: DataFrame,
-    expectations: list,
+    batches: list[Batch],
     run_id: str,
     job: str,
     domain: str,
     branch: str | None,
     details: dict,
-) -> Report:
-    """Validate, record in ops.quality_results and in `details` (the run's audit row); the
-    caller publishes when `enforce` does not raise."""
-    report = validate(spark, table, batch, expectations, run_id)
-    record(spark, report, run_id, job, domain, branch)
-    details.setdefault("quality", {})[table] = {
-        "expectations": len(report.outcomes),
-        "failed": [o.expectation for o in report.failed],
-        "warnings": [o.expectation for o in report.warnings],
-        "branch": branch,
-    }
-    return report
+) -> list[Report]:
+    """Validate, record in ops.quality_results (one commit for all batches) and in `details`
+    (the run's audit row); the caller publishes when `enforce` does not raise."""
+    reports = validate(spark, batches, run_id)
+    record(spark, reports, run_id, job, domain, branch)
+    for report in reports:
+        details.setdefault("quality", {})[report.table] = {
+            "expectations": len(report.outcomes),
+            "failed": [o.expectation for o in report.failed],
+            "warnings": [o.expectation for o in report.warnings],
+            "branch": branch,
+        }
+    return reports
 
 
-def record(spark: SparkSession, report: Report, run_id: str, job: str, domain: str, branch: str | None) -> None:
-    """Append the report's outcomes to ops.quality_results (one row per expectation)."""
-    if not report.outcomes:
-        return
+def record(spark: SparkSession, reports: list[Report], run_id: str, job: str, domain: str, branch: str | None) -> None:
+    """Append the reports' outcomes to ops.quality_results (one row per expectation)."""
     checked_at = datetime.now(UTC)
     rows = [
         (
@@ -265,9 +323,11 @@ def record(spark: SparkSession, report: Report, run_id: str, job: str, domain: s
             json.dumps(o.sample, default=str) if o.sample else None,
             checked_at,
         )
+        for report in reports
         for o in report.outcomes
     ]
-    spark.createDataFrame(rows, schema=spark.table(RESULTS).schema).writeTo(RESULTS).append()
+    if rows:
+        spark.createDataFrame(rows, schema=spark.table(RESULTS).schema).writeTo(RESULTS).append()
 
 
 def enforce(report: Report) -> None:

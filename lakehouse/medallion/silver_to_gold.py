@@ -50,6 +50,8 @@ def run(
     if not domain.gold:
         raise ConfigError(f"domain {domain.name} has no gold tables (a `gold:` section in {domain.source})")
     tables = [spec.table for spec in domain.gold]
+    if domain.quality.gold and not dry_run:
+        quality.preload()  # the gate's import runs beside the job's Spark work
     with job_run(spark, "silver_to_gold", domain, start, end, tables, backfill, dry_run, run_id) as result:
         _recompute(spark, domain, start, end, backfill, dry_run, result)
     return result
@@ -92,7 +94,7 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
                 delta.unpersist()
             fault_point(f"gold-after-{spec.table}")
         if branches:
-            _audit_and_publish(spark, domain, dates, branches, result, silver)
+            _audit_and_publish(spark, domain, dates, branches, result, source, silver)
     except BaseException as exc:
         if not isinstance(exc, quality.QualityGateFailed):
             for table, branch in branches.items():
@@ -102,59 +104,82 @@ def _recompute(spark, domain, start, end, backfill, dry_run, result):
         source.unpersist()
 
 
-def gold_expectations(domain: Domain, spec, dates: list, silver: str | None = None) -> list:
-    """The table's `quality.gold` expectations, with the cross-table check against `silver`
-    (a snapshot of it; default: main) if it asks for one."""
+def gate_batches(
+    spark: SparkSession, domain: Domain, spec, dates: list, table: str | None, silver: str, against: str
+) -> list:
+    """The gate's batches for one gold table: its rows of `dates` (read from `table`, a branch
+    of it) against its `quality.gold` expectations, and, if it asks for the cross-table check,
+    the rows that differ from the aggregates recomputed in SQL over `silver` (a table or view;
+    `against` names it in the results). All cached: the caller unpersists them."""
     checks = domain.quality.gold.get(spec.table)
     if checks is None:
         return []
-    extra = quality.gold_extra(spec, silver or domain.tables.silver, dates, checks.matches_silver)
-    return quality.suite_expectations(checks.expectations, extra)
+    name = spec.table.replace(".", "_")
+    rows = gold.in_dates(spark.table(table or spec.table), dates).cache()
+    batches = [quality.Batch(spec.table, name, rows, quality.suite_expectations(checks.expectations))]
+    if checks.matches_silver:
+        rows.createOrReplaceTempView(f"quality_{name}")
+        differ = spark.sql(quality.matches_silver_query(spec, silver, dates).replace("{batch}", f"quality_{name}"))
+        batches.append(
+            quality.Batch(
+                spec.table,
+                f"{name}_{quality.MATCHES_SILVER}",
+                differ.cache(),
+                [quality.matches_silver_expectation(against)],
+                rows_are_unexpected=True,
+            )
+        )
+    return batches
 
 
 def check(
     spark: SparkSession,
     domain: Domain,
-    spec,
+    specs: list,
     dates: list,
-    table: str | None = None,
+    tables: dict | None = None,
     *,
     run_id: str,
     job: str = "silver_to_gold",
     branch: str | None = None,
     details: dict | None = None,
     silver: str | None = None,
-) -> quality.Report:
-    """Validate the gold table's rows of `dates` (on `table`, a branch of it, or else main)
-    against `silver` (default: its main), recording the outcomes under `run_id`."""
-    batch = gold.in_dates(spark.table(table or spec.table), dates).cache()
+    against: str | None = None,
+) -> list[quality.Report]:
+    """Validate the gold tables' rows of `dates` (on `tables[table]`, a branch, or else main)
+    against `silver` (default: its main), recording the outcomes under `run_id`; one Report
+    per table."""
+    silver = silver or domain.tables.silver
+    batches = []
     try:
-        expectations = gold_expectations(domain, spec, dates, silver)
-        return quality.gate(
-            spark, spec.table, batch, expectations, run_id, job, domain.name, branch, {} if details is None else details
-        )
-    finally:
-        batch.unpersist()
-
-
-def _audit_and_publish(spark, domain, dates, branches, result, silver):
-    """Validate every changed table on its branch; publish them all only if all pass."""
-    specs = {spec.table: spec for spec in domain.gold}
-    with timed(result, "quality"):
-        reports = [
-            check(
-                spark,
-                domain,
-                specs[table],
-                dates,
-                wap.branch_table(table, branch),
-                run_id=result.run_id,
-                branch=branch,
-                details=result.details,
-                silver=silver,
+        for spec in specs:
+            batches += gate_batches(
+                spark, domain, spec, dates, (tables or {}).get(spec.table), silver, against or silver
             )
-            for table, branch in branches.items()
-        ]
+        return quality.gate(spark, batches, run_id, job, domain.name, branch, {} if details is None else details)
+    finally:
+        for batch in batches:
+            batch.frame.unpersist()
+
+
+def _audit_and_publish(spark, domain, dates, branches, result, source, silver):
+    """Validate every changed table on its branch; publish them all only if all pass. The
+    cross-table check reads `source`, the job's cached rows of the silver snapshot `silver`."""
+    specs = [spec for spec in domain.gold if spec.table in branches]
+    source.createOrReplaceTempView("gold_silver_source")
+    with timed(result, "quality"):
+        reports = check(
+            spark,
+            domain,
+            specs,
+            dates,
+            {table: wap.branch_table(table, branch) for table, branch in branches.items()},
+            run_id=result.run_id,
+            branch=wap.branch_name(result.run_id),
+            details=result.details,
+            silver="gold_silver_source",
+            against=silver,
+        )
     for report in reports:
         quality.enforce(report)
     fault_point("gold-before-publish")

@@ -9,7 +9,7 @@ import pytest
 
 from lakehouse.domains import Check, load_domains, parse_quality
 from lakehouse.errors import ConfigError, LakehouseError
-from lakehouse.medallion import quality, silver_to_gold
+from lakehouse.medallion import quality
 from lakehouse.settings import PROJECT_ROOT
 
 
@@ -27,8 +27,13 @@ def test_every_shipped_expectation_builds_with_its_severity(domains):
         ]
         for spec in domain.gold:  # every gold table is checked, against silver too
             assert domain.quality.gold[spec.table].matches_silver
-            built = silver_to_gold.gold_expectations(domain, spec, [date(2025, 1, 1)])
-            assert built[-1].expectation_type == "unexpected_rows_expectation"
+    matches = quality.matches_silver_expectation("silver.sales_orders VERSION AS OF 1")
+    assert (matches.expectation_type, matches.value, str(matches.severity.value)) == (
+        "expect_table_row_count_to_equal",
+        0,
+        "critical",
+    )
+    assert matches.meta == {"name": quality.MATCHES_SILVER, "against": "silver.sales_orders VERSION AS OF 1"}
 
 
 @pytest.mark.parametrize(
