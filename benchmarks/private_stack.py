@@ -25,8 +25,8 @@ def private_stack(**environment: str) -> Iterator:
 
     settings = load_settings()
     print(f"private stack in {state}")
-    stack.up(settings, log=print, apps=False)
-    try:
+    try:  # a start that fails halfway still stops what it started
+        stack.up(settings, log=print, apps=False)
         init_from_settings(settings, log=lambda _line: None)
         yield settings
     finally:

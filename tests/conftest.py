@@ -54,11 +54,13 @@ def stack(settings):
     from lakehouse.catalog.commands import init_from_settings
     from lakehouse.services import stack as embedded_stack
 
-    embedded_stack.up(settings, log=lambda line: print(line, file=sys.stderr), apps=False)
-    init_from_settings(settings, log=lambda line: print(line, file=sys.stderr))
-    yield settings
-    embedded_stack.down(settings)
-    remove_isolated_state(settings)
+    try:  # a start that fails halfway still stops what it started
+        embedded_stack.up(settings, log=lambda line: print(line, file=sys.stderr), apps=False)
+        init_from_settings(settings, log=lambda line: print(line, file=sys.stderr))
+        yield settings
+    finally:
+        embedded_stack.down(settings)
+        remove_isolated_state(settings)
 
 
 @pytest.fixture

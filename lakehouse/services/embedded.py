@@ -6,6 +6,8 @@ import glob
 import hashlib
 import os
 import pwd
+import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -190,7 +192,24 @@ def as_user(user: str | None, command: list[str]) -> list[str]:
     return command if user is None else ["runuser", "-u", user, "--", *command]
 
 
+def claim_outside_cluster(settings: Settings, data: Path) -> None:
+    """A cluster kept outside the state folder carries the id of the state folder that made
+    it. One left behind by an earlier state folder at the same path (whose teardown never ran,
+    e.g. a killed test session) was made with another password: it is removed, not reused."""
+    mine, theirs = settings.state_dir / "postgres.id", data.parent / "state.id"
+    if theirs.exists() and (not mine.exists() or mine.read_text() != theirs.read_text()):
+        shutil.rmtree(data.parent)
+    if not mine.exists():
+        mine.parent.mkdir(parents=True, exist_ok=True)
+        mine.write_text(secrets.token_hex(8))
+    if not theirs.exists():  # a new cluster, or one made before clusters carried the id
+        data.parent.mkdir(parents=True, exist_ok=True)
+        theirs.write_text(mine.read_text())
+
+
 def init_postgres_cluster(settings: Settings, data: Path, user: str | None) -> None:
+    if not data.is_relative_to(settings.state_dir):
+        claim_outside_cluster(settings, data)
     if (data / "PG_VERSION").exists():
         return
     data.mkdir(parents=True, exist_ok=True)
