@@ -116,7 +116,7 @@ def build(settings: Settings, domain: Domain) -> tuple[TableEnvironment, Stateme
     for key, value in job_config(settings, domain).items():
         env.get_config().set(key, value)
     catalog = settings.catalog.name
-    properties = {**jvm_catalog_properties(settings), "type": "iceberg"}
+    properties = {**jvm_catalog_properties(settings, "flink"), "type": "iceberg"}
     properties["catalog-impl"] = "org.apache.iceberg.jdbc.JdbcCatalog"
     env.execute_sql(f"CREATE CATALOG {catalog} WITH ({_with(properties)})")
     env.execute_sql(source_table(settings, domain))

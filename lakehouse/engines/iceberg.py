@@ -16,7 +16,11 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     password = quote(settings.secret("postgres", "password"), safe="")
     return {
         "type": "sql",
-        "uri": f"postgresql+psycopg2://{quote(pg.user, safe='')}:{password}@{pg.host}:{pg.port}/{pg.catalog_database}",
+        # application_name: pg_stat_activity shows which engine holds each catalog connection
+        "uri": (
+            f"postgresql+psycopg2://{quote(pg.user, safe='')}:{password}@{pg.host}:{pg.port}/{pg.catalog_database}"
+            "?application_name=lakehouse-pyiceberg"
+        ),
         "warehouse": settings.s3.warehouse,
         "s3.endpoint": settings.s3.endpoint,
         "s3.access-key-id": settings.secret("s3", "access_key"),
@@ -28,12 +32,14 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     }
 
 
-def jvm_catalog_properties(settings: Settings) -> dict[str, str]:
-    """The shared catalog as Iceberg's Java catalog properties, for Spark (prefixed) and Flink alike."""
+def jvm_catalog_properties(settings: Settings, engine: str) -> dict[str, str]:
+    """The shared catalog as Iceberg's Java catalog properties, for Spark (prefixed) and Flink alike;
+    `engine` names its connections in pg_stat_activity (`lakehouse-<engine>`)."""
     pg = settings.postgres
     return {
         "type": "jdbc",
         "uri": f"jdbc:postgresql://{pg.host}:{pg.port}/{pg.catalog_database}",
+        "jdbc.ApplicationName": f"lakehouse-{engine}",
         "jdbc.user": pg.user,
         "jdbc.password": settings.secret("postgres", "password"),
         # V1 adds the iceberg_type column PyIceberg's SqlCatalog also uses.

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from lakehouse.services import s3
+from lakehouse.services import postgres, s3
 
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow]
 
@@ -87,3 +87,29 @@ def test_spark_sees_catalog_tables_created_by_definitions(spark):
     props = {r.key: r.value for r in spark.sql("SHOW TBLPROPERTIES bronze.sales_events").collect()}
     assert props["format-version"] == "2"
     assert props["write.parquet.compression-codec"] == "zstd"
+
+
+def spark_catalog_connections(stack) -> int:
+    conn = postgres.connect(stack)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lakehouse-spark'")
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_caching_and_writing_open_no_catalog_connections(spark, stack, table_name):
+    """A long-lived session (this suite, a notebook) caches and writes without end: Spark once
+    cached each DataFrame, and re-cached it after each write, in a clone of the session with a
+    catalog of its own whose connection was never closed (PostgreSQL ran out of them)."""
+    spark.sql(f"CREATE TABLE {table_name} (id BIGINT, day DATE) USING iceberg PARTITIONED BY (day)")
+    spark.sql(f"INSERT INTO {table_name} VALUES (0, DATE '2026-11-01')")
+    before = spark_catalog_connections(stack)
+    assert before >= 1  # the session's own catalog, named so in pg_stat_activity
+    for n in range(1, 6):
+        cached = spark.table(table_name).cache()
+        assert cached.count() == n
+        spark.sql(f"INSERT INTO {table_name} VALUES ({n}, DATE '2026-11-0{n}')")  # re-caches `cached`
+        cached.unpersist()
+    assert spark_catalog_connections(stack) == before

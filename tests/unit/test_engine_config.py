@@ -22,7 +22,13 @@ def test_both_engines_share_catalog_database_and_warehouse(settings):
     pyiceberg = catalog_properties(settings)
     prefix = f"spark.sql.catalog.{settings.catalog.name}"
     assert spark[f"{prefix}.uri"] == "jdbc:postgresql://127.0.0.1:5555/iceberg_catalog"
-    assert pyiceberg["uri"].endswith("@127.0.0.1:5555/iceberg_catalog")
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pyiceberg["uri"])
+    assert (url.host, url.port, url.database) == ("127.0.0.1", 5555, "iceberg_catalog")
+    # each engine's connections are named in pg_stat_activity
+    assert url.query["application_name"] == "lakehouse-pyiceberg"
+    assert spark[f"{prefix}.jdbc.ApplicationName"] == "lakehouse-spark"
     assert spark[f"{prefix}.warehouse"] == pyiceberg["warehouse"] == "s3://lakehouse/warehouse"
     assert spark[f"{prefix}.s3.endpoint"] == pyiceberg["s3.endpoint"] == "http://127.0.0.1:9000"
     assert spark[f"{prefix}.jdbc.schema-version"] == "V1"
