@@ -46,6 +46,9 @@ def job_main(
         parser.error(f"--end ({args.end.isoformat()}) must be after --start ({args.start.isoformat()})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    # GX 1.x logs every expectation and data-context step at INFO, which buries the job's own
+    # progress lines; its validation result is reported by the job itself.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         job(settings, get_domain(settings.definitions_dir, args.domain), args)
