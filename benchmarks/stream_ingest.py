@@ -3,8 +3,10 @@
 Runs on a private stack (free ports, temporary state) so it never touches `make up`'s data:
 1. pre-fills the default domain's topic with N events (the generator's default mix);
 2. raw confluent-kafka consume rate of that topic;
-3. the job's sustained ingest rate into bronze (rows between its first and last commit over
-   the time between them, so JVM start-up is excluded);
+3. the job's sustained ingest rate: records its Kafka source read per second (Flink's own
+   counter, summed over subtasks) over a window that starts after a warm-up and ends while the
+   backlog lasts, so neither start-up nor the tail of the topic is in it; then how busy each
+   operator chain was (Flink's busyTimeMsPerSecond), which names the bottleneck;
 4. freshness, produce -> queryable in bronze (the commit of the snapshot holding the row),
    p50/p95 while events arrive at each steady rate (default 2k and 10k events/s);
 5. the job's memory (RSS of the JobManager and the TaskManager with their children) and the
@@ -25,7 +27,10 @@ from confluent_kafka import Consumer
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=100_000, help="events pre-filled for the rate figures")
+    parser.add_argument("--events", type=int, default=400_000, help="events pre-filled for the rate figures")
+    parser.add_argument(
+        "--parallelism", type=int, default=None, help="the job's parallelism (default: flink.job_parallelism)"
+    )
     parser.add_argument(
         "--rates", default="2000,10000", help="steady rates (events/s, comma-separated) for the freshness figures"
     )
@@ -40,7 +45,8 @@ def main() -> None:
     from lakehouse.events.topics import ensure_topics
     from lakehouse.streaming import operations
 
-    with private_stack() as settings:
+    overrides = {} if args.parallelism is None else {"LAKEHOUSE_FLINK__JOB_PARALLELISM": str(args.parallelism)}
+    with private_stack(**overrides) as settings:
         domain = get_domain(settings.definitions_dir)
         ensure_topics(settings, [domain])
         catalog = load_catalog(settings)
@@ -56,17 +62,17 @@ def main() -> None:
 
         operations.start(settings, domain.name)
         expected = manifest["expected_unique_valid"]
-        bronze = catalog.load_table(domain.tables.bronze)
-        deadline = time.monotonic() + 1800
-        while bronze_rows(bronze) < expected and time.monotonic() < deadline:
-            time.sleep(2)
-            bronze = bronze.refresh()
-        records_read = manifest["sent"]
-        job_rate = sustained_rate(bronze, records_read, expected)
-        print(f"job ingest into bronze:          {job_rate:9.0f} records/s read ({bronze_rows(bronze)} rows)")
+        job_rate, busy = source_rate(settings, domain, manifest["sent"])
+        parallelism = min(settings.flink.job_parallelism, domain.topic.partitions)
+        print(f"job ingest (parallelism {parallelism}):    {job_rate:9.0f} records/s read from Kafka (steady, backlog)")
+        for chain, (busy_ms, subtasks) in busy.items():
+            print(f"  busy {busy_ms:4.0f} ms/s (max of {subtasks} subtasks): {chain[:100]}")
         print(f"ratio job / raw consume:         {job_rate / raw_rate:9.3f}")
         met = job_rate >= 30_000 and job_rate / raw_rate >= 0.3
         print(f"target 30000 ev/s, ratio 0.3:    {'met' if met else 'not met'}")
+        wait_for_rows(catalog, domain, expected)
+        bronze = catalog.load_table(domain.tables.bronze)
+        print(f"bronze holds {bronze_rows(bronze)} rows of {expected} unique valid events sent")
 
         for index, rate in enumerate(float(r) for r in args.rates.split(",")):
             started_ms = int(time.time() * 1000)
@@ -155,13 +161,35 @@ def bronze_rows(table) -> int:
     return int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
 
 
-def sustained_rate(table, records_read: int, rows: int) -> float:
-    """Records read per second between the job's first and last commit of the pre-filled topic."""
-    snapshots = [s for s in table.snapshots() if s.summary and s.summary.operation.value == "append"]
-    first, last = snapshots[0], snapshots[-1]
-    first_rows = int(first.summary.additional_properties.get("added-records", 0))
-    seconds = (last.timestamp_ms - first.timestamp_ms) / 1000
-    return records_read * (rows - first_rows) / rows / max(seconds, 1e-3)
+def source_rate(settings, domain, total: int, warmup_s: float = 20, window_s: float = 20) -> tuple[float, dict]:
+    """Records per second the job's Kafka source read between two readings of Flink's counter
+    (numRecordsIn of the source's task, summed over subtasks), `window_s` apart after `warmup_s`
+    of reading; and each operator chain's busy time then. Exits if the backlog ran out first."""
+    from lakehouse.services import flink
+    from lakehouse.streaming.keeper import job_name
+
+    job = flink.wait_for_running(settings, job_name(domain.name))
+    detail = flink.rest(settings, "GET", f"/jobs/{job['jid']}")
+    source = detail["vertices"][0]
+
+    def metric(vertex: dict, name: str, aggregate: str) -> float:
+        path = f"/jobs/{job['jid']}/vertices/{vertex['id']}/subtasks/metrics?get={name}"
+        values = flink.rest(settings, "GET", path)
+        return float(values[0][aggregate]) if values else 0.0
+
+    def read() -> float:
+        return metric(source, "numRecordsIn", "sum")
+
+    while read() == 0:  # until the first records are read
+        time.sleep(0.5)
+    time.sleep(warmup_s)
+    start, started = read(), time.monotonic()
+    time.sleep(window_s)
+    end, ended = read(), time.monotonic()
+    if end >= total:
+        raise SystemExit(f"the backlog ran out during the measurement: pre-fill more than {total} (--events)")
+    busy = {v["name"]: (metric(v, "busyTimeMsPerSecond", "max"), v["parallelism"]) for v in detail["vertices"]}
+    return (end - start) / (ended - started), busy
 
 
 def freshness(table, since_ms: int) -> tuple[float, float, int]:

@@ -4,7 +4,8 @@ domain's JSON Schema (lakehouse.events.contract_sql), on a local Flink, in batch
     .venv-flink/bin/python flink_jobs/check_contract.py --domain sales --input records.jsonl --output verdicts.jsonl
 
 Each input line is {"id": ..., "value": base64 or null}; each output line {"id", "reason", "detail",
-"event_id", "event_time"} (reason null when valid). Used to prove that the SQL contract and the
+"event_id", "event_time", "watermark_time"} (reason null when valid; watermark_time is the source
+table's watermark column, read from the raw value before any check). Used to prove that the SQL contract and the
 Python one (lakehouse.events.contracts) give the same verdicts, record by record.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from pyflink.table import DataTypes, EnvironmentSettings, TableEnvironment
 
 from lakehouse.domains import get_domain
-from lakehouse.events.contract_sql import verdict_query
+from lakehouse.events.contract_sql import verdict_query, watermark_time_sql
 from lakehouse.settings import load_settings
 
 
@@ -41,10 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     env.get_config().set("table.local-time-zone", "UTC")
     schema = DataTypes.ROW([DataTypes.FIELD("id", DataTypes.BIGINT()), DataTypes.FIELD("value", DataTypes.BYTES())])
     env.create_temporary_view("records", env.from_elements(records, schema))
-    query = f"SELECT id, reason, detail, event_id, CAST(event_time AS STRING) FROM ({verdict_query(domain, 'records')})"
+    watermark_time = watermark_time_sql("`value`", domain.event_time_field)
+    query = (
+        f"SELECT id, reason, detail, event_id, CAST(event_time AS STRING), CAST({watermark_time} AS STRING)"
+        f" FROM ({verdict_query(domain, 'records')})"
+    )
     with args.output.open("w") as out, env.execute_sql(query).collect() as rows:
         for row in rows:
-            keys = ("id", "reason", "detail", "event_id", "event_time")
+            keys = ("id", "reason", "detail", "event_id", "event_time", "watermark_time")
             out.write(json.dumps(dict(zip(keys, row, strict=True))) + "\n")
     return 0
 

@@ -73,6 +73,13 @@ def edge_cases(domain: Domain) -> list[bytes | None]:
         text[:-1].encode() + b', "extra": {"deep": [1, 2]}}',
         text.replace(", ", "} ", 1).encode(),  # the object closes early: the rest is garbage
         text.encode().replace(b"{", b'{"' + domain.dedup_key.encode() + b'": "dup-key-first", ', 1),
+        text[:-1].encode() + b', "' + list(event)[-1].encode() + b'": [1]}',  # a key again, last: its value wins
+        text[:-1].encode() + b', "extra": 1, "extra": 2}',  # an unknown key twice
+        with_field(time_field, '"2026-11-20T10:00:00+05:30"'),  # a half-hour offset
+        text.replace(f'"{time_field}": ', f'"{time_field}"  \t\n\n            :\r\n            ').encode(),
+        with_field(time_field, '"2026-11-20T10:00:00.250-03:00"'),
+        # a key's quoted name inside a string value
+        with_field(domain.dedup_key, '"x\\"' + domain.event_time_field + '\\": \\"2026-01-01T00:00:00Z"'),
         with_field(time_field, '"2026-11-20T10:00:00"'),
         with_field(time_field, '"2026-11-20T10:00:00z"'),
         with_field(time_field, '"2026-11-20t10:00:00Z"'),
