@@ -126,7 +126,7 @@ class FlinkSettings(BaseModel):
     taskmanager_slots: int = Field(4, ge=1)
     jobmanager_memory: str = "1024m"  # total process memory
     taskmanager_memory: str = "2048m"
-    checkpoint_interval_s: float = Field(5, gt=0)
+    checkpoint_interval_s: float = Field(2, gt=0)
     # Parallelism of a stream job (capped at its topic's partitions) and how long its dedup
     # state remembers a key.
     job_parallelism: int = Field(1, ge=1)
