@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: ## Install what is missing: Debian packages, both virtualenvs, jars from Maven Central, the S3 server, a local .env (idempotent)
+setup: ## Install what is missing: Debian packages, both virtualenvs, jars from Maven Central, the project's Flink functions (built with Maven), the S3 server, a local .env (idempotent)
 	@$(PYTHON) -m lakehouse.bootstrap
 
 up: ## Start everything (S3, Kafka, PostgreSQL, the Flink cluster, Airflow, JupyterLab), run the demo, print where to look: in Docker when `docker info` and `docker compose version` work, else embedded (after make setup); LAKEHOUSE_MODE=docker|embedded chooses

@@ -27,7 +27,7 @@ from confluent_kafka import Consumer
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=400_000, help="events pre-filled for the rate figures")
+    parser.add_argument("--events", type=int, default=2_000_000, help="events pre-filled for the rate figures")
     parser.add_argument(
         "--parallelism", type=int, default=None, help="the job's parallelism (default: flink.job_parallelism)"
     )
@@ -68,8 +68,8 @@ def main() -> None:
         for chain, (busy_ms, subtasks) in busy.items():
             print(f"  busy {busy_ms:4.0f} ms/s (max of {subtasks} subtasks): {chain[:100]}")
         print(f"ratio job / raw consume:         {job_rate / raw_rate:9.3f}")
-        met = job_rate >= 30_000 and job_rate / raw_rate >= 0.3
-        print(f"target 30000 ev/s, ratio 0.3:    {'met' if met else 'not met'}")
+        print(f"target 30000 ev/s:               {'met' if job_rate >= 30_000 else 'not met'}")
+        print(f"target ratio 0.3:                {'met' if job_rate / raw_rate >= 0.3 else 'not met'}")
         wait_for_rows(catalog, domain, expected)
         bronze = catalog.load_table(domain.tables.bronze)
         print(f"bronze holds {bronze_rows(bronze)} rows of {expected} unique valid events sent")
@@ -161,7 +161,7 @@ def bronze_rows(table) -> int:
     return int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
 
 
-def source_rate(settings, domain, total: int, warmup_s: float = 20, window_s: float = 20) -> tuple[float, dict]:
+def source_rate(settings, domain, total: int, warmup_s: float = 10, window_s: float = 15) -> tuple[float, dict]:
     """Records per second the job's Kafka source read between two readings of Flink's counter
     (numRecordsIn of the source's task, summed over subtasks), `window_s` apart after `warmup_s`
     of reading; and each operator chain's busy time then. Exits if the backlog ran out first."""

@@ -1,11 +1,11 @@
-"""Check records against a domain's contract as the stream does: the Flink SQL compiled from the
-domain's JSON Schema (lakehouse.events.contract_sql), on a local Flink, in batch.
+"""Check records against a domain's contract as the stream does: the project's Java contract check
+(lakehouse.events.contract_jvm) with the domain's spec, on a local Flink, in batch.
 
     .venv-flink/bin/python flink_jobs/check_contract.py --domain sales --input records.jsonl --output verdicts.jsonl
 
 Each input line is {"id": ..., "value": base64 or null}; each output line {"id", "reason", "detail",
 "event_id", "event_time", "watermark_time"} (reason null when valid; watermark_time is the source
-table's watermark column, read from the raw value before any check). Used to prove that the SQL contract and the
+table's watermark column, read from the raw value before any check, to the millisecond). Used to prove that the SQL contract and the
 Python one (lakehouse.events.contracts) give the same verdicts, record by record.
 """
 
@@ -19,8 +19,9 @@ from pathlib import Path
 
 from pyflink.table import DataTypes, EnvironmentSettings, TableEnvironment
 
+from lakehouse.bootstrap.jars import functions_jar
 from lakehouse.domains import get_domain
-from lakehouse.events.contract_sql import verdict_query, watermark_time_sql
+from lakehouse.events.contract_jvm import register, verdict_query, watermark_time_sql
 from lakehouse.settings import load_settings
 
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     env.get_config().set("parallelism.default", "1")
     env.get_config().set("table.local-time-zone", "UTC")
+    register(env, functions_jar(settings.project_root))
     schema = DataTypes.ROW([DataTypes.FIELD("id", DataTypes.BIGINT()), DataTypes.FIELD("value", DataTypes.BYTES())])
     env.create_temporary_view("records", env.from_elements(records, schema))
     watermark_time = watermark_time_sql("`value`", domain.event_time_field)

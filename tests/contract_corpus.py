@@ -110,6 +110,19 @@ def edge_cases(domain: Domain) -> list[bytes | None]:
             cases.append(with_field(numeric, raw))
     for name in list(event)[:4]:
         cases.append(json.dumps({k: v for k, v in event.items() if k != name}).encode())
+    # each bound of the contract, on it and one past it (off-by-one rules differ here only)
+    for name, spec in domain.contract["properties"].items():
+        if name == time_field:
+            continue
+        for n in (spec.get("minLength"), spec.get("maxLength")):
+            if n is not None:
+                for length in (n - 1, n, n + 1):
+                    if length >= 0:
+                        cases.append(json.dumps({**event, name: "a" * length}).encode())
+        for keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if keyword in spec:
+                for value in (spec[keyword] - 1, spec[keyword], spec[keyword] + 1, spec[keyword] + 0.5):
+                    cases.append(json.dumps({**event, name: value}).encode())
     return cases
 
 

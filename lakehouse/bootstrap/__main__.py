@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m lakehouse.bootstrap", description=__doc__)
     parser.add_argument(
         "--only",
-        choices=["debian", "venvs", "jars", "artifacts", "dotenv"],
+        choices=["debian", "venvs", "jars", "functions", "artifacts", "dotenv"],
         action="append",
         help="run only these steps (repeatable); default: all",
     )
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         ("debian", "Debian packages", debian.ensure),
         ("venvs", "Python environments", venvs.ensure),
         ("jars", "jars from Maven Central", jars.ensure),
+        ("functions", "the project's Flink functions (jvm/functions)", jars.build_functions),
         ("artifacts", "binaries", artifacts.ensure),
         ("dotenv", "local .env", dotenv.ensure),
     ]

@@ -8,12 +8,14 @@ repository whose checksum does not match is deleted and fetched again, once.
 
     python3 -m lakehouse.bootstrap.jars relock   # after changing jvm/pom.xml: rewrite the lock
     python3 -m lakehouse.bootstrap.jars ensure spark flink   # only these groups (the Docker images)
+    python3 -m lakehouse.bootstrap.jars functions   # build jvm/functions (the project's Flink functions)
 
 Standard library only: it runs before the virtualenvs exist.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -30,6 +32,8 @@ POM = "jvm/pom.xml"
 LOCK = "locks/jars.toml"
 JARS_DIR = ".artifacts/jars"
 GROUPS = ("spark", "flink", "flink-s3", "kafka")
+FUNCTIONS = "jvm/functions"  # the project's own Flink functions (a Maven module), built here
+FUNCTIONS_JAR = "lakehouse-flink-functions.jar"
 MAVEN_FIX = "check that `mvn` reaches Maven Central (make setup installs Debian's maven), then run `make setup` again"
 
 
@@ -66,18 +70,21 @@ def repo_path(coordinates: str) -> Path:
     )
 
 
-def mvn(root: Path, group: str, *goal: str) -> None:
+def run_maven(pom: Path, arguments: list[str], doing: str) -> None:
+    """`mvn -f pom arguments`, quiet unless it fails (then the error names what it was doing)."""
     if shutil.which("mvn") is None:
         raise SetupError("mvn not found: apt-get install maven (make setup installs it as root)")
     repo = ["-Dmaven.repo.local=" + str(maven_repo())] if os.environ.get("LAKEHOUSE_MAVEN_REPO") else []
-    command = ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(root / POM), "-P", group, *repo, *goal]
-    # Quiet unless it fails: Maven's own output is noise next to the setup's progress lines.
+    command = ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(pom), *repo, *arguments]
+    # Maven's own output is noise next to the setup's progress lines.
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise SetupError(
-            f"resolving the {group} jars: `{' '.join(command)}` exited with {result.returncode}:\n{tail}\n{MAVEN_FIX}"
-        )
+        raise SetupError(f"{doing}: `{' '.join(command)}` exited with {result.returncode}:\n{tail}\n{MAVEN_FIX}")
+
+
+def mvn(root: Path, group: str, *goal: str) -> None:
+    run_maven(root / POM, ["-P", group, *goal], f"resolving the {group} jars")
 
 
 def resolve(root: Path, group: str) -> None:
@@ -117,6 +124,34 @@ def ensure_group(root: Path, group: str, entries: list[dict]) -> None:
     for stray in folder.glob("*"):
         if stray.name not in wanted:
             stray.unlink()
+
+
+def functions_jar(root: Path) -> Path:
+    """The jar of jvm/functions (the contract check the bronze job runs), as `make setup` builds it."""
+    return root / JARS_DIR / "functions" / FUNCTIONS_JAR
+
+
+def _sources_digest(root: Path) -> str:
+    digest = hashlib.sha256((root / "locks/flink.txt").read_bytes())
+    for path in sorted(p for p in (root / FUNCTIONS).rglob("*") if p.is_file() and "target" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_functions(root: Path) -> None:
+    """Build jvm/functions with Maven when its sources changed since the last build (a stamp beside the jar)."""
+    jar, digest = functions_jar(root), _sources_digest(root)
+    stamp = jar.with_suffix(".sources.sha256")
+    if jar.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+        return
+    say(f"[setup] building {FUNCTIONS} (the Flink contract check) with Maven")
+    # compiled against the Flink that runs it: PyFlink's version, from its lock
+    flink = re.search(r"^apache-flink==([^\s;]+)", (root / "locks/flink.txt").read_text(), re.MULTILINE)
+    if flink is None:
+        raise SetupError("locks/flink.txt pins no apache-flink")
+    run_maven(root / FUNCTIONS / "pom.xml", [f"-Dflink.version={flink.group(1)}", "package"], f"building {FUNCTIONS}")
+    place(root / FUNCTIONS / "target" / FUNCTIONS_JAR, jar)
+    stamp.write_text(digest + "\n")
 
 
 def ensure(root: Path, groups: tuple[str, ...] = GROUPS) -> None:
@@ -197,6 +232,14 @@ def main(argv: list[str], root: Path) -> int:
     if argv == ["relock"]:
         relock(root)
         return 0
+    if argv == ["functions"]:
+        try:
+            build_functions(root)
+        except SetupError as exc:
+            say(f"[jars] FAILED: {exc}")
+            return 1
+        say(f"[jars] functions: {functions_jar(root)}")
+        return 0
     if argv[:1] == ["ensure"]:
         try:
             ensure(root, tuple(argv[1:]) or GROUPS)
@@ -208,7 +251,7 @@ def main(argv: list[str], root: Path) -> int:
                 f"[jars] {group}: {len(load_lock(root)[group])} files in {group_dir(root, group)}, checked against {LOCK}"
             )
         return 0
-    say("usage: python3 -m lakehouse.bootstrap.jars relock | ensure [GROUP ...]")
+    say("usage: python3 -m lakehouse.bootstrap.jars relock | ensure [GROUP ...] | functions")
     return 2
 
 

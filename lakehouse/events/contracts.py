@@ -19,7 +19,7 @@ class Contract:
     Of several failures the reported one is, in this order: a missing required field (in the order
     of `required`), a wrong type, then any other keyword (both in the order of `properties`; extra
     properties last). jsonschema's `best_match` is a heuristic that changes between versions; this
-    order is the one the Flink SQL contract (lakehouse.events.contract_sql) implements too.
+    order is the one the Flink contract check (jvm/functions, lakehouse.events.contract_jvm) implements too.
     """
 
     def __init__(self, schema: dict):

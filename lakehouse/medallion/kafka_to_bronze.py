@@ -14,7 +14,7 @@ dead letters ON (domain, topic, partition, offset), so a replay never duplicates
   timestamp is). What lies beyond the position belongs to the stream.
 
 Records are judged by the Python contract (`events.contracts.check_record`, which the stream's
-SQL contract matches record by record) inside `mapInArrow`, one Arrow batch at a time. The first
+Java contract check matches record by record) inside `mapInArrow`, one Arrow batch at a time. The first
 copy of an event id (lowest partition, offset) wins. An event is late when its time is below
 its partition's watermark at that offset (the highest earlier event time minus the allowed
 lateness): a batch has no arrival order across partitions, so this is per partition.

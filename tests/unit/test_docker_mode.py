@@ -338,7 +338,7 @@ def test_jars_are_the_locked_ones(services):
     tools = " ".join(stages["tools"])
     assert "COPY jvm/pom.xml jvm/" in tools and "locks/jars.toml" in tools and "lakehouse/bootstrap/" in tools
     ensure = next(line for line in stages["tools"] if "lakehouse.bootstrap.jars ensure" in line)
-    assert set(ensure.split("ensure", 1)[1].split()) == {"spark", "flink", "flink-s3"}
+    assert set(ensure.split("ensure", 1)[1].split("&&")[0].replace("\\", " ").split()) == {"spark", "flink", "flink-s3"}
     lakehouse, flink = " ".join(stages["lakehouse"]), " ".join(stages["flink"])
     spark_dir = jars.group_dir(Path("/opt/lakehouse"), "spark")
     assert (
@@ -347,6 +347,10 @@ def test_jars_are_the_locked_ones(services):
     )
     assert f"COPY --from=tools /src/{jars.JARS_DIR}/flink/ /opt/flink/lib/" in flink
     assert f"COPY --from=tools /src/{jars.JARS_DIR}/flink-s3/ /opt/flink/plugins/s3-fs-hadoop/" in flink
+    # the project's own Flink functions: built from jvm/functions in the tools stage, placed where the job looks
+    assert "COPY jvm/functions/src/ jvm/functions/src/" in tools and "lakehouse.bootstrap.jars functions" in tools
+    functions = jars.functions_jar(Path("/opt/lakehouse")).parent.relative_to("/opt/lakehouse")
+    assert f"COPY --from=tools /src/{functions}/ {functions}/" in flink
     assert services["flink-jobmanager"]["environment"]["LAKEHOUSE_FLINK__DISTRIBUTION"] == "/opt/flink"
 
 

@@ -119,12 +119,13 @@ def test_no_input_of_any_shape_raises():
         assert verdict.valid or verdict.reason  # never an exception
 
 
-def test_sql_contract_refuses_keywords_it_cannot_check():
+def test_flink_contract_refuses_keywords_it_cannot_check():
     from lakehouse.errors import ConfigError
-    from lakehouse.events.contract_sql import verdict_query
+    from lakehouse.events.contract_jvm import spec, verdict_query
 
     domain = DOMAINS["sales"]
-    assert "JSON_QUERY" in verdict_query(domain, "records")
+    assert json.loads(spec(domain))["schema"] == domain.contract  # the Java check reads the YAML's contract
+    assert "LATERAL TABLE(lakehouse_check_contract(" in verdict_query(domain, "records")
     loose = dataclasses.replace(
         domain, contract={**domain.contract, "properties": {**domain.contract["properties"], "city": {"oneOf": []}}}
     )

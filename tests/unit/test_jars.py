@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -113,3 +114,39 @@ def test_a_lock_that_does_not_match_maven_central_is_refused(project):
     with pytest.raises(SetupError, match=r"has sha256 [0-9a-f]{64}, expected 0{64} \(locks/jars.toml\)"):
         jars.ensure(root)
     assert not (jars.group_dir(root, "flink-s3") / entries[0]["file"]).exists()
+
+
+def test_the_flink_functions_are_built_once_and_again_when_their_sources_change(tmp_path, monkeypatch):
+    """`make setup` builds jvm/functions with Maven only when the jar is missing or the sources (or
+    the Flink it is compiled against) changed; a failed build names the command and the fix."""
+    root = tmp_path / "root"
+    shutil.copytree(PROJECT_ROOT / jars.FUNCTIONS, root / jars.FUNCTIONS, ignore=shutil.ignore_patterns("target"))
+    (root / "locks").mkdir()
+    shutil.copy(PROJECT_ROOT / "locks/flink.txt", root / "locks/flink.txt")
+    builds = []
+
+    def fake_maven(command, **_):
+        builds.append(command)
+        target = root / jars.FUNCTIONS / "target" / jars.FUNCTIONS_JAR
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(b"jar %d" % len(builds))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(jars.subprocess, "run", fake_maven)
+    jars.build_functions(root)
+    flink = re.search(r"^apache-flink==(\S+)", (root / "locks/flink.txt").read_text(), re.M).group(1)
+    assert len(builds) == 1 and f"-Dflink.version={flink}" in builds[0]
+    assert jars.functions_jar(root).read_bytes() == b"jar 1"
+    jars.build_functions(root)
+    assert len(builds) == 1  # nothing changed: no Maven
+    source = next((root / jars.FUNCTIONS).rglob("CheckContract.java"))
+    source.write_text(source.read_text() + "\n// changed\n")
+    jars.build_functions(root)
+    assert len(builds) == 2 and jars.functions_jar(root).read_bytes() == b"jar 2"
+
+    monkeypatch.setattr(
+        jars.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, 1, "", "boom")
+    )
+    source.write_text(source.read_text() + "\n// again\n")
+    with pytest.raises(SetupError, match=r"building jvm/functions: `mvn .*` exited with 1:\nboom"):
+        jars.build_functions(root)
