@@ -5,8 +5,8 @@
 
 Each input line is {"id": ..., "value": base64 or null}; each output line {"id", "reason", "detail",
 "event_id", "event_time", "watermark_time"} (reason null when valid; watermark_time is the source
-table's watermark column, read from the raw value before any check, to the millisecond). Used to prove that the SQL contract and the
-Python one (lakehouse.events.contracts) give the same verdicts, record by record.
+table's watermark column, read from the raw value before any check, to the millisecond). Used to prove that the Java contract check
+and the Python one (lakehouse.events.contracts) give the same verdicts, record by record.
 """
 
 from __future__ import annotations

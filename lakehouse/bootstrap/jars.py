@@ -131,8 +131,8 @@ def functions_jar(root: Path) -> Path:
     return root / JARS_DIR / "functions" / FUNCTIONS_JAR
 
 
-def _sources_digest(root: Path) -> str:
-    digest = hashlib.sha256((root / "locks/flink.txt").read_bytes())
+def _sources_digest(root: Path, flink_lock: str) -> str:
+    digest = hashlib.sha256(flink_lock.encode())
     for path in sorted(p for p in (root / FUNCTIONS).rglob("*") if p.is_file() and "target" not in p.parts):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -140,13 +140,14 @@ def _sources_digest(root: Path) -> str:
 
 def build_functions(root: Path) -> None:
     """Build jvm/functions with Maven when its sources changed since the last build (a stamp beside the jar)."""
-    jar, digest = functions_jar(root), _sources_digest(root)
+    flink_lock = (root / "locks/flink.txt").read_text()
+    jar, digest = functions_jar(root), _sources_digest(root, flink_lock)
     stamp = jar.with_suffix(".sources.sha256")
     if jar.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
         return
     say(f"[setup] building {FUNCTIONS} (the Flink contract check) with Maven")
     # compiled against the Flink that runs it: PyFlink's version, from its lock
-    flink = re.search(r"^apache-flink==([^\s;]+)", (root / "locks/flink.txt").read_text(), re.MULTILINE)
+    flink = re.search(r"^apache-flink==([^\s;]+)", flink_lock, re.MULTILINE)
     if flink is None:
         raise SetupError("locks/flink.txt pins no apache-flink")
     run_maven(root / FUNCTIONS / "pom.xml", [f"-Dflink.version={flink.group(1)}", "package"], f"building {FUNCTIONS}")

@@ -102,10 +102,9 @@ final class Contract {
         if (!event.isObject()) {
             return reject("not_an_object", "JSON " + event.getNodeType().name().toLowerCase() + ", expected an object", null);
         }
-        String violation = violation(event);
+        Verdict violation = violation(event);
         if (violation != null) {
-            int colon = violation.indexOf('|');
-            return reject(violation.substring(0, colon), violation.substring(colon + 1), null);
+            return violation;
         }
         Instant time = EventTime.parse(event.get(timeField).asText());
         if (time == null) {
@@ -115,24 +114,24 @@ final class Contract {
         return new Verdict(null, null, null, key.isTextual() ? key.asText() : key.toString(), time);
     }
 
-    /** "reason|detail" of the first failure in the Python contract's order, or null. */
-    private String violation(JsonNode event) {
+    /** The first failure in the Python contract's order, or null. */
+    private Verdict violation(JsonNode event) {
         for (String name : required) {
             if (!event.has(name)) {
-                return "missing_field|" + name + ": required";
+                return reject("missing_field", name + ": required", null);
             }
         }
         for (Property property : properties) {
             JsonNode node = event.get(property.name);
             if (node != null && !property.hasType(node)) {
-                return "wrong_type|" + property.name + ": not of type " + String.join(" or ", property.types);
+                return reject("wrong_type", property.name + ": not of type " + String.join(" or ", property.types), null);
             }
         }
         for (Property property : properties) {
             JsonNode node = event.get(property.name);
             String failed = node == null ? null : property.violation(node);
             if (failed != null) {
-                return "contract_violation|" + property.name + ": " + failed;
+                return reject("contract_violation", property.name + ": " + failed, null);
             }
         }
         if (!additional) {
@@ -140,7 +139,7 @@ final class Contract {
             while (names.hasNext()) {
                 String name = names.next();
                 if (!declared.contains(name)) {
-                    return "contract_violation|additional property " + name;
+                    return reject("contract_violation", "additional property " + name, null);
                 }
             }
         }
