@@ -45,8 +45,8 @@ bench: setup ## Benchmarks on a private stack (medallion jobs, then streaming); 
 	@$(VENV)/bin/python -m benchmarks.medallion $(MEDALLION_ARGS)
 	@$(VENV)/bin/python -m benchmarks.stream_ingest $(STREAM_ARGS)
 
-lint: setup ## Check style with ruff
-	@$(VENV)/bin/ruff check lakehouse tests flink_jobs spark_jobs benchmarks dags && $(VENV)/bin/ruff format --check lakehouse tests flink_jobs spark_jobs benchmarks dags
+lint: setup ## Check style with ruff, and the import layers (import-linter, contracts in pyproject.toml)
+	@$(VENV)/bin/ruff check lakehouse tests flink_jobs spark_jobs benchmarks dags && $(VENV)/bin/ruff format --check lakehouse tests flink_jobs spark_jobs benchmarks dags && $(VENV)/bin/lint-imports
 
 reset: ## Stop the stack and delete all its data: .state/, and in Docker mode the volumes (asks first)
 	@read -r -p "Delete all lakehouse data (buckets, topics, catalog: .state/, or the Docker volumes)? [y/N] " answer; \

@@ -51,6 +51,7 @@ def run(settings, args) -> None:
     from lakehouse.domains import get_domain
     from lakehouse.engines.iceberg import load_catalog
     from lakehouse.engines.spark import get_spark
+    from lakehouse.jobs import JobRequest
     from lakehouse.medallion import bronze_to_silver, silver_to_gold
 
     sales = get_domain(settings.definitions_dir, "sales")
@@ -64,7 +65,7 @@ def run(settings, args) -> None:
 
     def promote(hour_start: datetime, label: str) -> float:
         t0 = time.monotonic()
-        result = bronze_to_silver.run(spark, sales, hour_start, hour_start + timedelta(hours=1))
+        result = bronze_to_silver.run(spark, JobRequest(sales, hour_start, hour_start + timedelta(hours=1)))
         seconds = time.monotonic() - t0
         print(f"  {label:<44} {seconds:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
         gates[f"silver hour, {label}"] = {**result.details.get("seconds", {}), "run": seconds}
@@ -123,7 +124,7 @@ def run(settings, args) -> None:
     day_start = datetime.combine(gold_day, datetime.min.time(), tzinfo=UTC)
     for label in ("first run (all rows inserted)", "re-run (nothing changed)"):
         t0 = time.monotonic()
-        result = silver_to_gold.run(spark, sales, day_start, day_start + timedelta(days=1), backfill=True)
+        result = silver_to_gold.run(spark, JobRequest(sales, day_start, day_start + timedelta(days=1), backfill=True))
         seconds = time.monotonic() - t0
         print(f"  {label:<44} {seconds:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
         if result.rows_merged:
@@ -195,12 +196,12 @@ def hour_of_events(spark, catalog, domain, hour_start: datetime, count: int, upd
     versions of `updates` rows already in silver on that day."""
     import pyarrow as pa
 
-    from lakehouse.events.contracts import check_record
+    from lakehouse.events.contracts import Contract, check_record
     from lakehouse.events.generator import Mix, generate
     from tests.medallion_data import KafkaMeta, bronze_row
 
     hour_end = hour_start + timedelta(hours=1)
-    contract = domain.validator()
+    contract = Contract(domain.contract)
     values = [r.value for r in generate(domain, count, Mix(0.02, 0.02, 0.03, 0), 1 / 24, seed, lambda: hour_end)]
     day = hour_start.date().isoformat()
     known = spark.sql(
@@ -234,6 +235,7 @@ def replay(settings, domain, count: int) -> None:
     from lakehouse.events.generator import generate
     from lakehouse.events.send import send
     from lakehouse.events.topics import ensure_topics
+    from lakehouse.jobs import JobRequest
     from lakehouse.medallion import kafka_to_bronze
 
     ensure_topics(settings, [domain])
@@ -242,7 +244,9 @@ def replay(settings, domain, count: int) -> None:
     now = datetime.now(UTC)
     spark = get_spark(settings, "bench-replay")
     t0 = time.monotonic()
-    result = kafka_to_bronze.run(spark, domain, now - timedelta(hours=1), now + timedelta(minutes=5), settings=settings)
+    result = kafka_to_bronze.run(
+        spark, JobRequest(domain, now - timedelta(hours=1), now + timedelta(minutes=5)), settings=settings
+    )
     seconds = time.monotonic() - t0
     print(
         f"  recovery: {result.rows_read} records -> {result.rows_merged} bronze rows, "
@@ -255,13 +259,14 @@ def replay(settings, domain, count: int) -> None:
 def reconciliation(settings, domain, start: datetime) -> None:
     """Promote what the replay ingested since `start`, then time each reconciliation check."""
     from lakehouse.engines.spark import get_spark
+    from lakehouse.jobs import JobRequest
     from lakehouse.medallion import bronze_to_silver, reconcile, silver_to_gold
 
     spark = get_spark(settings, "bench-reconcile")
     promoted = datetime.now(UTC) + timedelta(seconds=1)
     for label, job in (("bronze -> silver", bronze_to_silver), ("silver -> gold", silver_to_gold)):
         t0 = time.monotonic()
-        result = job.run(spark, domain, start, promoted)
+        result = job.run(spark, JobRequest(domain, start, promoted))
         print(f"  {label:<44} {time.monotonic() - t0:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
     end = datetime.now(UTC)
     total = 0.0

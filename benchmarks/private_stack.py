@@ -19,8 +19,8 @@ def private_stack(**environment: str) -> Iterator:
 
     os.environ.update(isolated_environment(state))
     os.environ.update(environment)
-    from lakehouse.catalog.commands import init_from_settings
     from lakehouse.services import stack
+    from lakehouse.services.catalog import init_from_settings
     from lakehouse.settings import load_settings
 
     settings = load_settings()

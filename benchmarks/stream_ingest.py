@@ -43,7 +43,7 @@ def main() -> None:
     from lakehouse.events.generator import Mix, generate
     from lakehouse.events.send import send
     from lakehouse.events.topics import ensure_topics
-    from lakehouse.streaming import operations
+    from lakehouse.services import streams
 
     overrides = {} if args.parallelism is None else {"LAKEHOUSE_FLINK__JOB_PARALLELISM": str(args.parallelism)}
     with private_stack(**overrides) as settings:
@@ -60,7 +60,7 @@ def main() -> None:
         raw_rate = raw_consume_rate(settings, domain.topic.name, args.events)
         print(f"raw confluent-kafka consume:     {raw_rate:9.0f} ev/s")
 
-        operations.start(settings, domain.name)
+        streams.start(settings, domain.name)
         expected = manifest["expected_unique_valid"]
         job_rate, busy = source_rate(settings, domain, manifest["sent"])
         parallelism = min(settings.flink.job_parallelism, domain.topic.partitions)
@@ -99,7 +99,7 @@ def main() -> None:
                 )
         for name, megabytes in job_memory(settings).items():
             print(f"memory {name:<18} {megabytes:7.0f} MB RSS")
-        operations.stop(settings, domain.name)
+        streams.stop(settings, domain.name)
 
 
 def wait_for_rows(catalog, domain, rows: int, timeout_s: float = 1800) -> None:
@@ -166,7 +166,7 @@ def source_rate(settings, domain, total: int, warmup_s: float = 10, window_s: fl
     (numRecordsIn of the source's task, summed over subtasks), `window_s` apart after `warmup_s`
     of reading; and each operator chain's busy time then. Exits if the backlog ran out first."""
     from lakehouse.services import flink
-    from lakehouse.streaming.keeper import job_name
+    from lakehouse.streaming.names import job_name
 
     job = flink.wait_for_running(settings, job_name(domain.name))
     detail = flink.rest(settings, "GET", f"/jobs/{job['jid']}")

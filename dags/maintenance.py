@@ -16,7 +16,8 @@ from datetime import datetime
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from lakehouse.catalog.definitions import load_namespaces
-from lakehouse.orchestration.dag_support import DEFAULT_ARGS, POOLS, SparkJobOperator, settings, spark_submit_kwargs
+from lakehouse.orchestration.dag_support import DEFAULT_ARGS, SparkJobOperator, settings, spark_submit_kwargs
+from lakehouse.services.airflow import POOLS
 
 NAMESPACES = [n.name for n in load_namespaces(settings().definitions_dir)]
 

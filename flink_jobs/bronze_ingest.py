@@ -1,7 +1,7 @@
 """Kafka -> bronze Iceberg for one domain: a Flink SQL job generated from the domain's YAML (PyFlink 2.0).
 
 Submitted to the session cluster by the domain's keeper (`lakehouse stream start`, see
-lakehouse/streaming/keeper.py) as `flink run --python flink_jobs/bronze_ingest.py --domain sales`.
+lakehouse/services/keeper.py) as `flink run --python flink_jobs/bronze_ingest.py --domain sales`.
 One statement set, all in the JVM:
 - a Kafka source over the domain's topic (raw value plus topic, partition, offset and timestamp),
   from the consumer group's offsets (committed on checkpoint), or the earliest without any;
@@ -31,7 +31,8 @@ from lakehouse.domains import Domain, get_domain
 from lakehouse.engines.iceberg import jvm_catalog_properties
 from lakehouse.events.contract_jvm import register, sql_string, verdict_query, watermark_time_sql
 from lakehouse.settings import Settings, load_settings
-from lakehouse.streaming.checkpoints import checkpoint_dir, consumer_group, dlq_transaction_prefix
+from lakehouse.streaming.checkpoints import checkpoint_dir
+from lakehouse.streaming.names import consumer_group, dlq_transaction_prefix
 
 log = logging.getLogger("bronze_ingest")
 

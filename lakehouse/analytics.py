@@ -19,7 +19,9 @@ import pandas as pd
 import pyarrow as pa
 from pyiceberg.table import Table
 
+from lakehouse.domains import GoldTable
 from lakehouse.engines.iceberg import load_catalog
+from lakehouse.errors import ConfigError
 from lakehouse.settings import Settings, load_settings
 
 
@@ -75,15 +77,24 @@ class Lakehouse:
         return max(earlier, key=lambda s: s.timestamp_ms).snapshot_id if earlier else None
 
 
-def top_cities(lh: Lakehouse, limit: int = 5) -> pd.DataFrame:
-    """Revenue per city over every date in gold, highest first (the `make up` summary)."""
-    return lh.sql(
+ADDITIVE = re.compile(r"\s*(count|count_if|sum)\s*\(", re.IGNORECASE)  # measures a sum over dates keeps meaning
+
+
+def leaders(lh: Lakehouse, spec: GoldTable, limit: int = 5) -> tuple[str, pd.DataFrame]:
+    """The groups of a gold table's grain (without event_date) with the most of its last additive
+    measure (a count or a sum) over every date, highest first: the `make up` summary. Returns
+    that measure's name and the rows."""
+    additive = [name for name, expression in spec.measures.items() if ADDITIVE.match(expression)]
+    if not additive:
+        raise ConfigError(f"gold table {spec.table} has no count or sum measure to rank its rows by")
+    keys = ", ".join(spec.grain[1:])
+    sums = ", ".join(f"CAST(sum({name}) AS BIGINT) AS {name}" for name in additive)
+    return additive[-1], lh.sql(
         f"""
-        SELECT country, city, currency, CAST(sum(orders) AS BIGINT) AS orders, sum(revenue_cents) / 100.0 AS revenue,
-               min(event_date) AS first_date, max(event_date) AS last_date
-        FROM gold.daily_sales_by_city
-        GROUP BY country, city, currency
-        ORDER BY revenue DESC, city
+        SELECT {keys}, {sums}, min(event_date) AS first_date, max(event_date) AS last_date
+        FROM {spec.table}
+        GROUP BY {keys}
+        ORDER BY {additive[-1]} DESC, {keys}
         LIMIT {int(limit)}
         """
     )

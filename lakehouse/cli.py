@@ -9,6 +9,7 @@ import click
 
 from lakehouse.errors import LakehouseError
 from lakehouse.settings import Settings, load_settings
+from lakehouse.streaming.names import program_name
 
 
 class Context:
@@ -38,8 +39,8 @@ def cli() -> None:
 def up(ctx: Context, no_demo: bool) -> None:
     """Start the embedded stack (S3, Kafka, PostgreSQL, Airflow, JupyterLab), create the
     catalog's tables, run the demo (stream, events, Airflow runs) and print where to look."""
-    from lakehouse.catalog.commands import init_from_settings
     from lakehouse.services import stack
+    from lakehouse.services.catalog import init_from_settings
 
     settings = ctx.settings
     started = time.monotonic()
@@ -65,18 +66,22 @@ def up(ctx: Context, no_demo: bool) -> None:
 
 
 def print_gold_summary(settings: Settings) -> None:
-    from lakehouse.analytics import Lakehouse, top_cities
+    """The default domain's first gold table: its rows and dates, and its leading groups."""
+    from lakehouse.analytics import Lakehouse, leaders
+    from lakehouse.domains import get_domain
 
+    spec = get_domain(settings.definitions_dir).gold[0]
     lh = Lakehouse(settings)
     counts = lh.sql(
         "SELECT count(*) AS rows, count(DISTINCT event_date) AS dates, min(event_date) AS first, "
-        "max(event_date) AS last FROM gold.daily_sales_by_city"
+        f"max(event_date) AS last FROM {spec.table}"
     ).iloc[0]
+    measure, rows = leaders(lh, spec)
     click.echo(
-        f"\nGold: gold.daily_sales_by_city has {counts['rows']} rows over {counts['dates']} dates "
-        f"({str(counts['first'])[:10]} .. {str(counts['last'])[:10]}). Top cities by revenue:"
+        f"\nGold: {spec.table} has {counts['rows']} rows over {counts['dates']} dates "
+        f"({str(counts['first'])[:10]} .. {str(counts['last'])[:10]}). Top {', '.join(spec.grain[1:])} by {measure}:"
     )
-    click.echo(top_cities(lh).to_string(index=False))
+    click.echo(rows.to_string(index=False))
 
 
 def published(settings: Settings) -> Settings:
@@ -232,7 +237,7 @@ def catalog() -> None:
 @pass_context
 def catalog_init(ctx: Context, dry_run: bool) -> None:
     """Create missing namespaces and tables; apply compatible changes; refuse incompatible ones."""
-    from lakehouse.catalog.commands import init_from_settings
+    from lakehouse.services.catalog import init_from_settings
 
     init_from_settings(ctx.settings, dry_run=dry_run, log=click.echo)
 
@@ -340,10 +345,11 @@ def stream() -> None:
 @pass_context
 def stream_start(ctx: Context, domain) -> None:
     """Start (or resume from its checkpoint) the domain's ingestion job."""
-    from lakehouse.streaming import operations
+    from lakehouse.services import streams
 
-    chosen = operations.start(ctx.settings, domain)
-    click.echo(f"stream-{chosen.name} running; log: {ctx.settings.state_dir / 'logs' / f'stream-{chosen.name}.log'}")
+    chosen = streams.start(ctx.settings, domain)
+    program = program_name(chosen.name)
+    click.echo(f"{program} running; log: {ctx.settings.state_dir / 'logs' / f'{program}.log'}")
 
 
 @stream.command("stop")
@@ -351,19 +357,19 @@ def stream_start(ctx: Context, domain) -> None:
 @pass_context
 def stream_stop(ctx: Context, domain) -> None:
     """Stop the domain's ingestion job; it resumes from its checkpoint on the next start."""
-    from lakehouse.streaming import operations
+    from lakehouse.services import streams
 
-    chosen = operations.stop(ctx.settings, domain)
-    click.echo(f"stream-{chosen.name} stopped")
+    chosen = streams.stop(ctx.settings, domain)
+    click.echo(f"{program_name(chosen.name)} stopped")
 
 
 @stream.command("status")
 @pass_context
 def stream_status(ctx: Context) -> None:
     """Each domain's keeper and Flink job (state, restarts, checkpoints), bronze rows, last commit and committed Kafka offsets."""
-    from lakehouse.streaming import operations
+    from lakehouse.services import streams
 
-    for item in operations.status(ctx.settings):
+    for item in streams.status(ctx.settings):
         age = item.seconds_since_commit
         fresh = "-" if age is None else f"{age:.0f}s ago" + (" (over SLA)" if age > item.freshness_sla_s else "")
         offsets = ",".join(f"{p}:{o}" for p, o in sorted(item.committed_offsets.items())) or "-"
@@ -419,7 +425,8 @@ def trigger(ctx: Context, dag_id, domain, start, end, backfill, dry_run, native,
     if Airflow rejects it or a run fails."""
     from lakehouse.orchestration import trigger as triggering
 
-    triggering.main(ctx.settings, dag_id, domain, start, end, backfill, dry_run, native, wait, log=click.echo)
+    params = {"domain": domain, "start_date": start, "end_date": end, "backfill": backfill, "dry_run": dry_run}
+    triggering.main(ctx.settings, dag_id, params, native, wait, log=click.echo)
 
 
 def main() -> None:

@@ -37,10 +37,10 @@ from lakehouse.events.generator import Mix, Record, generate
 from lakehouse.events.read import group_position
 from lakehouse.events.send import send
 from lakehouse.orchestration import trigger
+from lakehouse.services import streams
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import Settings
-from lakehouse.streaming import operations
-from lakehouse.streaming.checkpoints import consumer_group
+from lakehouse.streaming.names import consumer_group, job_name, program_name
 
 LATE_WAVE = Mix(duplicates=0, late=1.0, out_of_order=0, malformed=0)
 STEPS = ("history_sent", "history_promoted", "late_sent", "late_promoted")
@@ -116,8 +116,8 @@ def start(
     supervisord (Docker mode: `wait_for_stream`, its keeper is the `streams` service)."""
     domain = get_domain(settings.definitions_dir, None)
     if stream is None:
-        operations.start(settings, domain.name)
-        log(f"  stream-{domain.name} starting (Flink: Kafka -> {domain.tables.bronze})")
+        streams.start(settings, domain.name)
+        log(f"  {program_name(domain.name)} starting (Flink: Kafka -> {domain.tables.bronze})")
     else:
         log(f"  {stream(settings, domain.name)} (Flink: Kafka -> {domain.tables.bronze})")
     state = read_state(settings, domain.name)
@@ -157,7 +157,6 @@ def wait_for_stream(settings: Settings, domain: str, timeout_s: float = 300) -> 
     """Until the domain's job runs on the Flink cluster (submitted by a keeper that is not ours to
     start: Docker mode's `streams` service)."""
     from lakehouse.services import flink
-    from lakehouse.streaming.keeper import job_name
 
     job = flink.wait_for_running(settings, job_name(domain), timeout_s)
     return f"{job_name(domain)} running on the Flink cluster as job {job['jid'][:8]}"
@@ -165,12 +164,14 @@ def wait_for_stream(settings: Settings, domain: str, timeout_s: float = 300) -> 
 
 def check_gold(settings: Settings, timeout_s: float = 900, log: Callable[[str], None] = print) -> list[str]:
     """What `make docker-smoke` asserts once the demo ran: gold rows exist (waiting for them up to
-    `timeout_s`), every row has its grain and positive measures, every date of the load is there,
-    and bronze holds every unique valid event the demo sent. Returns the problems (none: ok)."""
+    `timeout_s`), in the default domain's first gold table every row has its grain and positive
+    counts, every date of the load is there, and bronze holds every unique valid event the demo
+    sent. Returns the problems (none: ok)."""
     from lakehouse.analytics import Lakehouse
 
     domain = get_domain(settings.definitions_dir, None)
-    table = "gold.daily_sales_by_city"
+    spec = domain.gold[0]
+    table = spec.table
     deadline = time.monotonic() + timeout_s
     while True:
         rows = int(Lakehouse(settings).sql(f"SELECT count(*) AS n FROM {table}").iloc[0]["n"])
@@ -181,12 +182,11 @@ def check_gold(settings: Settings, timeout_s: float = 900, log: Callable[[str], 
     if not rows:
         return [f"{table} has no rows after {timeout_s:.0f}s"]
     lh = Lakehouse(settings)
-    bad = lh.sql(
-        f"SELECT count(*) AS n FROM {table} WHERE event_date IS NULL OR country IS NULL OR city IS NULL "
-        "OR orders <= 0 OR revenue_cents <= 0"
-    ).iloc[0]["n"]
+    counts = [name for name, expression in spec.measures.items() if expression.lower().startswith("count(")]
+    wrong = " OR ".join([f"{column} IS NULL" for column in spec.grain] + [f"{name} <= 0" for name in counts])
+    bad = lh.sql(f"SELECT count(*) AS n FROM {table} WHERE {wrong}").iloc[0]["n"]
     dates = int(lh.sql(f"SELECT count(DISTINCT event_date) AS n FROM {table}").iloc[0]["n"])
-    problems = [f"{bad} rows of {table} lack a key or have a measure <= 0"] if bad else []
+    problems = [f"{bad} rows of {table} lack a key or have a count <= 0"] if bad else []
     if dates < max(1, int(settings.demo.history_days)):
         problems.append(f"{table} covers {dates} dates, fewer than the {settings.demo.history_days:g} days of the load")
     state = read_state(settings, domain.name)
@@ -285,7 +285,7 @@ def wait_for_bronze(settings: Settings, domain: Domain, manifest: dict, log, tim
         if time.monotonic() > deadline:
             raise ServiceError(
                 f"bronze is still {behind} records behind after {timeout_s:.0f}s: "
-                f"see .state/logs/stream-{domain.name}.log"
+                f"see .state/logs/{program_name(domain.name)}.log"
             )
         if time.monotonic() - last_report > 10:
             log(f"  waiting for the stream: {behind} records to commit")
@@ -298,8 +298,6 @@ def promote(settings: Settings, domain: Domain, started: datetime, log) -> list[
     the hour the demo started to the end of the current hour; returns that window."""
     window = (hour_floor(started), hour_floor(datetime.now(UTC)) + timedelta(hours=1))
     for dag_id in DAGS:
-        trigger.main(
-            settings, dag_id, domain.name, window[0].isoformat(), window[1].isoformat(),
-            backfill=False, dry_run=False, native=False, wait=True, log=lambda line: log(f"  {line}"),
-        )  # fmt: skip
+        params = {"domain": domain.name, "start_date": window[0].isoformat(), "end_date": window[1].isoformat()}
+        trigger.main(settings, dag_id, params, log=lambda line: log(f"  {line}"))
     return [window[0].isoformat(), window[1].isoformat()]

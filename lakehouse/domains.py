@@ -120,6 +120,79 @@ def parse_quality(raw: dict | None, gold: tuple[GoldTable, ...], where: str) -> 
 
 
 @dataclass(frozen=True)
+class Silver:
+    """Bronze -> silver: each silver column a Spark SQL expression over the payload's fields and
+    the bronze envelope; a row failing a rule (a boolean expression) is quarantined under its name."""
+
+    columns: dict[str, str]
+    rules: dict[str, str] = field(default_factory=dict)
+
+
+def _expressions(raw, where: str) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError(f"{where}: must map names to Spark SQL expressions (strings)")
+    return {str(name): value for name, value in raw.items()}
+
+
+def parse_silver(raw: dict | None, where: str) -> Silver | None:
+    if raw is None:
+        return None
+    unknown = sorted(set(raw) - {"columns", "rules"})
+    if unknown:
+        raise ConfigError(f"{where}: silver: unknown keys {unknown} (columns, rules)")
+    if not raw.get("columns"):
+        raise ConfigError(f"{where}: silver.columns: give each silver column's expression")
+    return Silver(
+        columns=_expressions(raw["columns"], f"{where}: silver.columns"),
+        rules=_expressions(raw.get("rules") or {}, f"{where}: silver.rules"),
+    )
+
+
+# A generator rule's kind and the keys it takes (lakehouse.events.generator applies them).
+GENERATOR_RULES = {
+    "choices": {"choices"},  # one of the listed values (tuples for several fields at once)
+    "pool": {"pool", "size"},  # prefix + a number below size
+    "int": {"int"},  # [low, high], inclusive
+    "roman_of": {"roman_of"},  # the Roman numeral of another field, null outside 1..3999
+    "when_null": {"when_null", "then", "else"},  # `then` if the named field is null, else `else`
+}
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """How the generator fills one field, or several together (`city,country: {choices: ...}`)."""
+
+    fields: tuple[str, ...]
+    kind: str
+    args: dict
+
+
+def parse_generator(raw: dict | None, contract_fields: list[str], where: str) -> tuple[FieldRule, ...]:
+    raw = raw or {}
+    unknown = sorted(set(raw) - {"fields"})
+    if unknown:
+        raise ConfigError(f"{where}: generator: unknown keys {unknown} (fields)")
+    rules = []
+    for key, rule in (raw.get("fields") or {}).items():
+        at = f"{where}: generator.fields.{key}"
+        fields = tuple(key.split(","))
+        strangers = [name for name in fields if name not in contract_fields]
+        if strangers:
+            raise ConfigError(f"{at}: {strangers} are not fields of the contract")
+        kinds = [kind for kind in GENERATOR_RULES if isinstance(rule, dict) and kind in rule]
+        if len(kinds) != 1:
+            raise ConfigError(f"{at}: needs exactly one of {sorted(GENERATOR_RULES)}, got {rule!r}")
+        wrong = sorted(set(rule) ^ GENERATOR_RULES[kinds[0]])
+        if wrong:
+            raise ConfigError(f"{at}: a {kinds[0]} rule takes {sorted(GENERATOR_RULES[kinds[0]])}; check {wrong}")
+        referenced = rule.get("roman_of", rule.get("when_null"))
+        if referenced is not None and referenced not in contract_fields:
+            raise ConfigError(f"{at}: {kinds[0]} names {referenced!r}, which is not a field of the contract")
+        rules.append(FieldRule(fields, kinds[0], dict(rule)))
+    return tuple(rules)
+
+
+@dataclass(frozen=True)
 class DomainTables:
     bronze: str
     dead_letter: str
@@ -140,18 +213,12 @@ class Domain:
     max_message_bytes: int
     tables: DomainTables
     contract: dict
-    generator: dict = field(default_factory=dict)
-    silver: dict = field(default_factory=dict)
+    generator: tuple[FieldRule, ...] = ()
+    silver: Silver | None = None
     gold: tuple[GoldTable, ...] = ()
     quality: Quality = Quality()
     default: bool = False
     source: Path | None = None
-
-    def validator(self):
-        """The compiled contract (lakehouse.events.contracts.Contract) records are checked with."""
-        from lakehouse.events.contracts import Contract
-
-        return Contract(self.contract)
 
     @property
     def fields(self) -> list[str]:
@@ -230,8 +297,8 @@ def parse_domain(raw: dict, source: Path | None = None) -> Domain:
         max_message_bytes=int(raw["max_message_bytes"]),
         tables=tables,
         contract=raw["contract"],
-        generator=raw.get("generator") or {},
-        silver=raw.get("silver") or {},
+        generator=parse_generator(raw.get("generator"), list(raw["contract"].get("properties", {})), where),
+        silver=parse_silver(raw.get("silver"), where),
         gold=gold,
         quality=parse_quality(raw.get("quality"), gold, where),
         default=bool(raw.get("default", False)),

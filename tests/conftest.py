@@ -51,8 +51,8 @@ def settings(stack_env) -> Settings:
 @pytest.fixture(scope="session")
 def stack(settings):
     """The embedded services, up and healthy, with the catalog initialised from catalog/."""
-    from lakehouse.catalog.commands import init_from_settings
     from lakehouse.services import stack as embedded_stack
+    from lakehouse.services.catalog import init_from_settings
 
     try:  # a start that fails halfway still stops what it started
         embedded_stack.up(settings, log=lambda line: print(line, file=sys.stderr), apps=False)

@@ -17,7 +17,7 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 
 from lakehouse.domains import Domain
-from lakehouse.events.contracts import check_record, parse_event_time
+from lakehouse.events.contracts import Contract, check_record, parse_event_time
 from lakehouse.events.generator import Mix, generate
 from lakehouse.events.read import KafkaMeta
 
@@ -57,7 +57,7 @@ def simulate(domain: Domain, count: int, days: float, end: datetime, mix: Mix, s
     sent, so late events are ingested long after their event time."""
     start = end - timedelta(days=days)
     step = timedelta(days=days) / count
-    contract = domain.validator()
+    contract = Contract(domain.contract)
     offsets = {p: uuid.uuid4().int % 10**9 * 1000 for p in range(domain.topic.partitions)}
     rows, events = [], []
     for i, record in enumerate(generate(domain, count, mix=mix, days=days, seed=seed, clock=lambda: end)):
@@ -77,7 +77,7 @@ def event(domain: Domain, history: History, event_time: datetime, ingested_at: d
     """One more bronze row: a copy of the first event with a new id, time and fields."""
     body = {**history.events[0], "event_id": uuid.uuid4().hex, "event_time": event_time.isoformat(), **fields}
     meta = KafkaMeta(domain.topic.name, 0, uuid.uuid4().int % 10**12, int(ingested_at.timestamp() * 1000))
-    verdict = check_record(domain, domain.validator(), json.dumps(body).encode())
+    verdict = check_record(domain, Contract(domain.contract), json.dumps(body).encode())
     assert verdict.valid, verdict.detail
     history.events.append(verdict.event)
     return bronze_row(domain, verdict.event, json.dumps(body).encode(), meta, False, ingested_at)

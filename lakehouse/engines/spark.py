@@ -29,7 +29,9 @@ def catalog_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def spark_conf(settings: Settings) -> dict[str, str]:
+def session_conf(settings: Settings) -> dict[str, str]:
+    """The session's settings without the catalog's credentials: what spark-submit is given too
+    (its command line is in the task log)."""
     spark = settings.spark
     return {
         "spark.jars": ",".join(jar_paths(settings)),
@@ -54,9 +56,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.enabled": str(spark.ui_enabled).lower(),
         "spark.sql.warehouse.dir": str(settings.state_dir / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.state_dir / 'spark-derby'}",
-        **catalog_conf(settings),
-        **spark.extra_conf,
     }
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every setting of the session: the one home of Spark's configuration (get_spark, spark-submit)."""
+    return {**session_conf(settings), **catalog_conf(settings), **settings.spark.extra_conf}
 
 
 def get_spark(settings: Settings, app_name: str = "lakehouse"):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from lakehouse.domains import Domain
+from lakehouse.domains import Domain, FieldRule
 from lakehouse.errors import ConfigError
 
 VALID_KINDS = ("valid", "late", "out_of_order")
@@ -82,12 +82,6 @@ class EventFactory:
     def __init__(self, domain: Domain, rng: random.Random):
         self.domain = domain
         self.rng = rng
-        self.rules = domain.generator.get("fields", {})
-        known = set(domain.fields)
-        for spec in self.rules:
-            unknown = [name for name in spec.split(",") if name not in known]
-            if unknown:
-                raise ConfigError(f"{domain.source}: generator fields {unknown} are not in the contract")
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -106,27 +100,25 @@ class EventFactory:
             return self.rng.random() < 0.5
         return "".join(self.rng.choices(string.ascii_lowercase, k=8))
 
-    def apply(self, spec_key: str, rule: dict, event: dict) -> None:
-        names = spec_key.split(",")
-        if "choices" in rule:
-            choice = self.rng.choice(rule["choices"])
-            values = choice if len(names) > 1 else [choice]
-        elif "pool" in rule:
-            values = [f"{rule['pool']}{self.rng.randrange(int(rule['size']))}"]
-        elif "int" in rule:
-            low, high = rule["int"]
+    def apply(self, rule: FieldRule, event: dict) -> None:
+        args = rule.args
+        if rule.kind == "choices":
+            choice = self.rng.choice(args["choices"])
+            values = choice if len(rule.fields) > 1 else [choice]
+        elif rule.kind == "pool":
+            values = [f"{args['pool']}{self.rng.randrange(int(args['size']))}"]
+        elif rule.kind == "int":
+            low, high = args["int"]
             values = [self.rng.randint(int(low), int(high))]
-        elif "roman_of" in rule:
-            values = [roman(int(event[rule["roman_of"]]))]
-        elif "when_null" in rule:
-            values = [rule["then"] if event.get(rule["when_null"]) is None else rule["else"]]
-        else:
-            raise ConfigError(f"{self.domain.source}: generator rule for {spec_key} has no known kind: {rule}")
-        event.update(zip(names, values, strict=True))
+        elif rule.kind == "roman_of":
+            values = [roman(int(event[args["roman_of"]]))]
+        else:  # when_null: the kinds are checked when the domain is loaded
+            values = [args["then"] if event.get(args["when_null"]) is None else args["else"]]
+        event.update(zip(rule.fields, values, strict=True))
 
     def make(self, event_time: datetime) -> dict:
         event: dict = {}
-        covered = {name for spec in self.rules for name in spec.split(",")}
+        covered = {name for rule in self.domain.generator for name in rule.fields}
         for name in self.domain.fields:
             if name == self.domain.dedup_key:
                 event[name] = self.new_id()
@@ -134,8 +126,8 @@ class EventFactory:
                 event[name] = iso(event_time)
             elif name not in covered:
                 event[name] = self.fallback(name)
-        for spec_key, rule in self.rules.items():
-            self.apply(spec_key, rule, event)
+        for rule in self.domain.generator:
+            self.apply(rule, event)
         return {name: event[name] for name in self.domain.fields}  # contract order
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from lakehouse.domains import Domain
 from lakehouse.errors import ServiceError
-from lakehouse.services import kafka
 from lakehouse.settings import Settings
+
+
+def admin(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "socket.timeout.ms": 5000})
 
 
 def topic_config(settings: Settings, dead_letter: bool = False) -> dict[str, str]:
@@ -32,8 +35,8 @@ def topic_config(settings: Settings, dead_letter: bool = False) -> dict[str, str
 def ensure_topics(settings: Settings, domains: list[Domain]) -> dict[str, str]:
     """Returns {topic: 'created' | 'exists' | 'updated'}: an existing topic gets the declared
     configuration where it differs; one with fewer partitions than declared is an error."""
-    admin = kafka.admin(settings)
-    existing = admin.list_topics(timeout=10).topics
+    client = admin(settings)
+    existing = client.list_topics(timeout=10).topics
     wanted = {}
     for domain in domains:
         wanted[domain.topic.name] = (domain.topic.partitions, topic_config(settings))
@@ -44,14 +47,14 @@ def ensure_topics(settings: Settings, domains: list[Domain]) -> dict[str, str]:
             have = len(existing[name].partitions)
             if have < partitions:
                 raise ServiceError(f"topic {name} has {have} partitions, the domain configuration wants {partitions}")
-            result[name] = "updated" if _align_config(admin, name, _config) else "exists"
+            result[name] = "updated" if _align_config(client, name, _config) else "exists"
     to_create = [
         NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)
         for name, (partitions, config) in wanted.items()
         if name not in result
     ]
     if to_create:
-        for name, future in admin.create_topics(to_create).items():
+        for name, future in client.create_topics(to_create).items():
             try:
                 future.result(30)
                 result[name] = "created"

@@ -10,38 +10,30 @@ and nothing is committed when there are none.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.domains import Domain
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion import quality, silver, wap
 from lakehouse.medallion.runs import RunResult, fault_point, job_run, timed
 
 QUARANTINE = "silver.quarantine"
 
 
-def run(
-    spark: SparkSession,
-    domain: Domain,
-    start: datetime,
-    end: datetime,
-    backfill: bool = False,
-    dry_run: bool = False,
-    run_id: str | None = None,
-) -> RunResult:
+def run(spark: SparkSession, request: JobRequest) -> RunResult:
     """Promote bronze rows ingested in [start, end) (or, with backfill, whose event time is in
     it) to silver and quarantine."""
-    tables = [domain.tables.silver, QUARANTINE]
-    if domain.quality.silver and not dry_run:
+    domain = request.domain
+    if domain.quality.silver and not request.dry_run:
         quality.preload()  # the gate's import runs beside the job's Spark work
-    with job_run(spark, "bronze_to_silver", domain, start, end, tables, backfill, dry_run, run_id) as result:
-        _promote(spark, domain, start, end, backfill, dry_run, result)
+    with job_run(spark, "bronze_to_silver", request, [domain.tables.silver, QUARANTINE]) as result:
+        _promote(spark, request, result)
     return result
 
 
-def _promote(spark, domain, start, end, backfill, dry_run, result):
+def _promote(spark, request: JobRequest, result):
+    domain, start, end, dry_run = request.domain, request.start, request.end, request.dry_run
+    backfill = request.backfill
     column = "event_time" if backfill else "ingested_at"
     bronze = spark.table(domain.tables.bronze).where((F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(end)))
     conformed = silver.conform(silver.parse(bronze, domain), domain, result.run_id).cache()

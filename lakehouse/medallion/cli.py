@@ -2,48 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime
 
-from lakehouse.domains import Domain, get_domain
+from lakehouse.domains import get_domain
 from lakehouse.errors import LakehouseError
-from lakehouse.orchestration.params import InvalidParams, parse_moment
+from lakehouse.jobs import JobRequest, parser
 from lakehouse.settings import Settings, load_settings
-
-
-def timestamp(text: str) -> datetime:
-    """ISO 8601 date or date-time; UTC when it has no offset (as the DAG params)."""
-    try:
-        return parse_moment(text, "the value")
-    except InvalidParams as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def job_main(
     doc: str,
-    job: Callable[[Settings, Domain, argparse.Namespace], object],
+    job: Callable[[Settings, JobRequest], object],
     argv: list[str] | None = None,
     backfill_help: str = "select by event time instead of ingestion time",
     batch_options: bool = True,
 ) -> int:
-    """Parse the shared arguments (without --backfill and --dry-run unless `batch_options`), set
-    up logging, run `job`; exit code 1 on a failed run, else the error's own (3: a failed
-    quality gate, 4: reconciliation drift)."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--domain", default=None, help="domain name (default: the default domain)")
-    parser.add_argument("--start", type=timestamp, required=True, help="inclusive, ISO 8601 (UTC if no offset)")
-    parser.add_argument("--end", type=timestamp, required=True, help="exclusive, ISO 8601 (UTC if no offset)")
-    if batch_options:
-        parser.add_argument("--backfill", action="store_true", help=backfill_help)
-        parser.add_argument(
-            "--dry-run", action="store_true", help="compute and report; write nothing but the audit row"
-        )
-    args = parser.parse_args(argv)
+    """Parse the shared command line (lakehouse.jobs.parser), set up logging, run `job` with the
+    request; exit code 1 on a failed run, else the error's own (3: a failed quality gate, 4:
+    reconciliation drift)."""
+    arguments = parser(doc, batch_options, backfill_help)
+    args = arguments.parse_args(argv)
     if args.end <= args.start:
-        parser.error(f"--end ({args.end.isoformat()}) must be after --start ({args.start.isoformat()})")
+        arguments.error(f"--end ({args.end.isoformat()}) must be after --start ({args.start.isoformat()})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
     # GX 1.x logs every expectation and data-context step at INFO, which buries the job's own
@@ -51,20 +33,23 @@ def job_main(
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         settings = load_settings()
-        job(settings, get_domain(settings.definitions_dir, args.domain), args)
+        domain = get_domain(settings.definitions_dir, args.domain)
+        request = JobRequest(
+            domain, args.start, args.end, getattr(args, "backfill", False), getattr(args, "dry_run", False)
+        )
+        job(settings, request)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
     return 0
 
 
-def spark_job(run: Callable, app: str) -> Callable[[Settings, Domain, argparse.Namespace], object]:
-    """Adapt a medallion `run(spark, domain, start, end, backfill, dry_run)` to `job_main`."""
+def spark_job(run: Callable, app: str) -> Callable[[Settings, JobRequest], object]:
+    """Adapt a medallion `run(spark, request)` to `job_main`."""
 
-    def job(settings: Settings, domain: Domain, args: argparse.Namespace):
+    def job(settings: Settings, request: JobRequest):
         from lakehouse.engines.spark import get_spark
 
-        spark = get_spark(settings, f"{app}-{domain.name}")
-        return run(spark, domain, args.start, args.end, args.backfill, args.dry_run)
+        return run(get_spark(settings, f"{app}-{request.domain.name}"), request)
 
     return job

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -33,11 +32,12 @@ from pyspark.sql import functions as F
 
 from lakehouse.domains import Domain
 from lakehouse.errors import LakehouseError
-from lakehouse.events.contracts import check_record, parse_event_time
+from lakehouse.events.contracts import Contract, check_record, parse_event_time
 from lakehouse.events.read import end_offsets, group_position
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion.runs import RunResult, fault_point, job_run
 from lakehouse.settings import Settings, load_settings
-from lakehouse.streaming.checkpoints import consumer_group
+from lakehouse.streaming.names import consumer_group
 
 JOB = "kafka_to_bronze"
 COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset"]
@@ -67,7 +67,7 @@ def judge(domain: Domain):
     its UTC event time (valid records), its raw value as text (invalid UTF-8 replaced)."""
 
     def batches(source: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        contract = domain.validator()  # compiled once per task, in the Python worker
+        contract = Contract(domain.contract)  # compiled once per task, in the Python worker
         for batch in source:
             values = batch["value"].to_pylist()
             reasons, details, ids, times = [], [], [], []
@@ -173,24 +173,16 @@ def read_topic(spark: SparkSession, settings: Settings, topic: str, first: dict,
     )
 
 
-def run(
-    spark: SparkSession,
-    domain: Domain,
-    start: datetime,
-    end: datetime,
-    backfill: bool = False,
-    dry_run: bool = False,
-    run_id: str | None = None,
-    settings: Settings | None = None,
-) -> RunResult:
+def run(spark: SparkSession, request: JobRequest, settings: Settings | None = None) -> RunResult:
     settings = settings or load_settings()
-    tables = [domain.tables.bronze, domain.tables.dead_letter]
-    with job_run(spark, JOB, domain, start, end, tables, backfill, dry_run, run_id) as result:
-        _replay(spark, settings, domain, start, end, backfill, dry_run, result)
+    tables = [request.domain.tables.bronze, request.domain.tables.dead_letter]
+    with job_run(spark, JOB, request, tables) as result:
+        _replay(spark, settings, request, result)
     return result
 
 
-def _replay(spark, settings, domain, start, end, backfill, dry_run, result):
+def _replay(spark, settings, request: JobRequest, result):
+    domain, start, end, backfill = request.domain, request.start, request.end, request.backfill
     topic = domain.topic.name
     committed = position(spark, settings, domain)
     ends = end_offsets(settings, topic, int(end.timestamp() * 1000))
@@ -213,7 +205,7 @@ def _replay(spark, settings, domain, start, end, backfill, dry_run, result):
         judged = judged.where((moment >= F.lit(start)) & (moment < F.lit(end)))
     judged = judged.cache()
     try:
-        _merge(spark, domain, judged, dry_run, result)
+        _merge(spark, domain, judged, request.dry_run, result)
     finally:
         judged.unpersist()
 

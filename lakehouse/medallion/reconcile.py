@@ -32,8 +32,9 @@ from pyspark.sql import functions as F
 from lakehouse.domains import Domain
 from lakehouse.errors import DriftFound, LakehouseError, TopicMissing
 from lakehouse.events.read import end_offsets
+from lakehouse.jobs import AUDIT, JobRequest
 from lakehouse.medallion import bronze_to_silver, gold, kafka_to_bronze, quality, silver, silver_to_gold
-from lakehouse.medallion.runs import AUDIT, RunResult, job_run, timed
+from lakehouse.medallion.runs import RunResult, job_run, timed
 from lakehouse.settings import Settings, load_settings
 
 JOB = "reconcile"
@@ -362,18 +363,12 @@ def record(spark: SparkSession, checks: list[Check], result: RunResult) -> None:
     ).append()
 
 
-def run(
-    spark: SparkSession,
-    domain: Domain,
-    start: datetime,
-    end: datetime,
-    run_id: str | None = None,
-    settings: Settings | None = None,
-) -> list[Check]:
+def run(spark: SparkSession, request: JobRequest, settings: Settings | None = None) -> list[Check]:
     """Reconcile the domain's layers for [start, end) of ingestion time; record every check;
     raise DriftFound on drift, LakehouseError when the stream has not ingested the interval yet."""
     settings = settings or load_settings()
-    with job_run(spark, JOB, domain, start, end, tables=[], run_id=run_id) as result:
+    domain, start, end = request.domain, request.start, request.end
+    with job_run(spark, JOB, request, tables=[]) as result:
         checks = []
         with timed(result, "kafka_bronze"):
             checks.append(kafka_bronze(spark, settings, domain, start, end))
@@ -404,9 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     """`lakehouse reconcile` and spark_jobs/reconcile.py: --domain D --start T --end T."""
     from lakehouse.medallion.cli import job_main
 
-    def job(settings: Settings, domain: Domain, args) -> list[Check]:
+    def job(settings: Settings, request: JobRequest) -> list[Check]:
         from lakehouse.engines.spark import get_spark
 
-        return run(get_spark(settings, f"{JOB}-{domain.name}"), domain, args.start, args.end, settings=settings)
+        return run(get_spark(settings, f"{JOB}-{request.domain.name}"), request, settings=settings)
 
     return job_main(__doc__, job, argv, batch_options=False)

@@ -17,7 +17,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -25,9 +25,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakehouse.domains import Domain
+from lakehouse.jobs import AUDIT, JobRequest
 
-AUDIT = "ops.job_runs"
 FAULT_VARIABLE = "LAKEHOUSE_FAULT"
 FAULT_DIR_VARIABLE = "LAKEHOUSE_FAULT_DIR"
 log = logging.getLogger("lakehouse.jobs")
@@ -151,28 +150,19 @@ def _append_audit(spark: SparkSession, row: dict) -> None:
 
 
 @contextmanager
-def audited_run(
-    job: str,
-    domain: Domain,
-    start: datetime,
-    end: datetime,
-    backfill: bool,
-    dry_run: bool,
-    run_id: str | None,
-    snapshots: Callable[[], dict],
-    record: Callable[[dict], None],
-    undo: Callable[[], None] = lambda: None,
-) -> Iterator[RunResult]:
-    """Yields the run's RunResult for the job to fill; on exit stores `snapshots()` in it,
-    `record`s the audit row and logs the summary line; on failure calls `undo` first."""
+def job_run(spark: SparkSession, job: str, request: JobRequest, tables: list[str]) -> Iterator[RunResult]:
+    """Yields the run's RunResult for the job to fill; on exit stores the snapshots of `tables`
+    in it, appends the audit row and logs the summary line; a failed run first rolls back what
+    it committed."""
+    before = {table: current_snapshot(spark, table) for table in tables}
     result = RunResult(
-        run_id=run_id or f"{job}-{domain.name}-{uuid.uuid4().hex[:12]}",
+        run_id=request.run_id or f"{job}-{request.domain.name}-{uuid.uuid4().hex[:12]}",
         job=job,
-        domain=domain.name,
-        start=start,
-        end=end,
-        backfill=backfill,
-        dry_run=dry_run,
+        domain=request.domain.name,
+        start=request.start,
+        end=request.end,
+        backfill=request.backfill,
+        dry_run=request.dry_run,
     )
     started, t0 = datetime.now(UTC), time.monotonic()
     error = None
@@ -181,36 +171,9 @@ def audited_run(
         result.status = "success"
     except BaseException as exc:
         result.status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
-        undo()
+        roll_back(spark, before)
         raise
     finally:
-        result.snapshot_ids = snapshots()
-        record(audit_row(result, error, started, time.monotonic() - t0))
+        result.snapshot_ids = {table: current_snapshot(spark, table) for table in tables}
+        _append_audit(spark, audit_row(result, error, started, time.monotonic() - t0))
         (log.info if result.status == "success" else log.error)(result.summary())
-
-
-def job_run(
-    spark: SparkSession,
-    job: str,
-    domain: Domain,
-    start: datetime,
-    end: datetime,
-    tables: list[str],
-    backfill: bool = False,
-    dry_run: bool = False,
-    run_id: str | None = None,
-):
-    """`audited_run` for a Spark job writing `tables`: a failed run rolls back what it committed."""
-    before = {table: current_snapshot(spark, table) for table in tables}
-    return audited_run(
-        job,
-        domain,
-        start,
-        end,
-        backfill,
-        dry_run,
-        run_id,
-        snapshots=lambda: {table: current_snapshot(spark, table) for table in tables},
-        record=lambda row: _append_audit(spark, row),
-        undo=lambda: roll_back(spark, before),
-    )

@@ -40,10 +40,9 @@ def parse(bronze: DataFrame, domain: Domain) -> DataFrame:
 def conform(parsed: DataFrame, domain: Domain, run_id: str, processed_at: Column | None = None) -> DataFrame:
     """The silver columns (domain expressions), plus ingested_at, processed_at and run_id; keeps
     the lineage columns needed for quarantine and dedup (prefixed with _)."""
-    columns = domain.silver.get("columns")
-    if not columns:
-        raise ConfigError(f"domain {domain.name} has no silver.columns in {domain.source}")
-    exprs = [F.expr(expression).alias(name) for name, expression in columns.items()]
+    if domain.silver is None:
+        raise ConfigError(f"domain {domain.name} has no `silver:` section in {domain.source}")
+    exprs = [F.expr(expression).alias(name) for name, expression in domain.silver.columns.items()]
     lineage = [F.col(c).alias(f"_{c}") for c in ("payload", "kafka_topic", "kafka_partition", "kafka_offset")]
     return parsed.select(
         *exprs,
@@ -56,7 +55,7 @@ def conform(parsed: DataFrame, domain: Domain, run_id: str, processed_at: Column
 
 def first_failed_rule(domain: Domain) -> Column:
     """The name of the first rule a row fails (a rule that is NULL fails too), or NULL."""
-    rules = domain.silver.get("rules") or {}
+    rules = domain.silver.rules if domain.silver else {}
     result = F.lit(None).cast("string")
     for name, expression in reversed(list(rules.items())):
         result = F.when(F.coalesce(F.expr(expression), F.lit(False)), result).otherwise(F.lit(name))

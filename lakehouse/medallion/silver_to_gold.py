@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.domains import Domain
 from lakehouse.errors import ConfigError
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion import gold, quality, wap
 from lakehouse.medallion.runs import RunResult, current_snapshot, fault_point, job_run, timed
 
@@ -38,27 +39,20 @@ def touched_dates(spark: SparkSession, domain: Domain, start: datetime, end: dat
     return sorted(r.event_date for r in rows if r.event_date is not None)
 
 
-def run(
-    spark: SparkSession,
-    domain: Domain,
-    start: datetime,
-    end: datetime,
-    backfill: bool = False,
-    dry_run: bool = False,
-    run_id: str | None = None,
-) -> RunResult:
+def run(spark: SparkSession, request: JobRequest) -> RunResult:
+    domain = request.domain
     if not domain.gold:
         raise ConfigError(f"domain {domain.name} has no gold tables (a `gold:` section in {domain.source})")
-    tables = [spec.table for spec in domain.gold]
-    if domain.quality.gold and not dry_run:
+    if domain.quality.gold and not request.dry_run:
         quality.preload()  # the gate's import runs beside the job's Spark work
-    with job_run(spark, "silver_to_gold", domain, start, end, tables, backfill, dry_run, run_id) as result:
-        _recompute(spark, domain, start, end, backfill, dry_run, result)
+    with job_run(spark, "silver_to_gold", request, [spec.table for spec in domain.gold]) as result:
+        _recompute(spark, request, result)
     return result
 
 
-def _recompute(spark, domain, start, end, backfill, dry_run, result):
-    dates = touched_dates(spark, domain, start, end, backfill)
+def _recompute(spark, request: JobRequest, result):
+    domain, dry_run = request.domain, request.dry_run
+    dates = touched_dates(spark, domain, request.start, request.end, request.backfill)
     result.details["dates"] = [d.isoformat() for d in dates]
     if not dates:
         return

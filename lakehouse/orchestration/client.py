@@ -92,7 +92,7 @@ class AirflowClient:
             time.sleep(max(0.0, min(self.poll_s, timeout_s - waited)))
 
     def _not_registered(self, missing: list[str], timeout_s: float) -> str:
-        from lakehouse.orchestration.airflow_service import airflow_home
+        from lakehouse.services.airflow import airflow_home
         from lakehouse.services.supervisor import Supervisor
 
         dags_folder = self.settings.project_root / "dags"

@@ -19,15 +19,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lakehouse.domains import load_domains
 from lakehouse.errors import DriftFound, QualityGateFailed
+from lakehouse.jobs import command_line
 from lakehouse.settings import Settings, load_settings
 
-# Two runs never MERGE the same layer's tables at once: every task writing a layer takes the
-# layer's pool, which has one slot (created when the embedded Airflow starts, or by `airflow pools set`).
-POOLS = {
-    "lakehouse_bronze": "Kafka -> bronze replays (one at a time)",
-    "lakehouse_silver": "bronze -> silver MERGEs (one at a time)",
-    "lakehouse_gold": "silver -> gold MERGEs (one at a time)",
-}
 DEFAULT_ARGS = {
     "owner": "lakehouse",
     "retries": 2,
@@ -123,20 +117,18 @@ class SparkJobOperator(SparkSubmitOperator):
 
 def spark_submit_kwargs(job: str) -> dict:
     """SparkSubmitOperator arguments for a spark_jobs/ script, from the shared configuration.
-    Credentials are not among them: the job reads them from its environment (.env)."""
-    from lakehouse.engines.spark import jar_paths
+    Credentials are not among them: the job reads them from its environment (.env) when it
+    builds its session (lakehouse.engines.spark.get_spark). spark-submit takes the jars and the
+    driver's memory from the same settings (spark.jars, spark.driver.memory)."""
+    from lakehouse.engines.spark import session_conf
 
     config = settings()
     return {
         "application": str(config.project_root / "spark_jobs" / f"{job}.py"),
         "conn_id": "lakehouse_spark",
         "name": f"lakehouse-{job}",
-        "jars": ",".join(jar_paths(config)),
-        "driver_memory": config.spark.driver_memory,
-        "executor_memory": config.spark.executor_memory,
         "conf": {
-            "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
-            "spark.sql.session.timeZone": "UTC",
+            **session_conf(config),
             "spark.ui.showConsoleProgress": "false",
             # Task logs keep the job's own summary lines, not Spark's INFO chatter.
             "spark.log.level": "WARN",
@@ -150,7 +142,8 @@ def window_of(context, params: dict | None = None):
     inconsistent params fail the task without retries, so no job runs."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from lakehouse.orchestration.params import InvalidParams, resolve_window
+    from lakehouse.jobs import InvalidParams
+    from lakehouse.orchestration.params import resolve_window
 
     try:
         return resolve_window(
@@ -218,7 +211,7 @@ def reconcile_jobs(context) -> list[list[str]]:
     jobs: list[list[str]] = []
     for domains, window in windows:
         for domain in domains:
-            args = ["--domain", domain, "--start", window.start.isoformat(), "--end", window.end.isoformat()]
+            args = command_line(domain, window.start, window.end)
             if args not in jobs:
                 jobs.append(args)
                 print("will reconcile:", " ".join(args))
@@ -229,17 +222,13 @@ def not_yet_reconcilable(jobs: list[list[str]], now: datetime) -> list[str]:
     """Why each job's window cannot be reconciled yet: it has not ended, or silver has not
     promoted all of it, including what was ingested after a run over it started (per
     ops.job_runs; see readiness.silver_gaps). Empty: all can run."""
-    from lakehouse.orchestration.params import parse_moment
+    from lakehouse.jobs import parser
     from lakehouse.orchestration.readiness import silver_gaps
 
     waiting = []
     for args in jobs:
-        options = dict(zip(args[::2], args[1::2], strict=True))
-        domain, start, end = (
-            options["--domain"],
-            parse_moment(options["--start"], "start"),
-            parse_moment(options["--end"], "end"),
-        )
+        options = parser("reconcile", batch_options=False).parse_args(args)
+        domain, start, end = options.domain, options.start, options.end
         if end > now:
             waiting.append(f"{domain}: the window [{start.isoformat()}, {end.isoformat()}) has not ended yet")
         elif missing := silver_gaps(settings(), domain, start, end, settled=True):

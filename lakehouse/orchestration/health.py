@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from lakehouse.services.streams import StreamStatus
 from lakehouse.settings import Settings
-from lakehouse.streaming.operations import StreamStatus
+from lakehouse.streaming.names import program_name
 
 
 def problems(status: StreamStatus, now: datetime | None = None) -> list[str]:
@@ -15,12 +16,12 @@ def problems(status: StreamStatus, now: datetime | None = None) -> list[str]:
     if status.state != "RUNNING":
         found.append(
             f"the bronze stream of {status.domain} is {status.state}: start it with "
-            f"`lakehouse stream start --domain {status.domain}` (log: .state/logs/stream-{status.domain}.log)"
+            f"`lakehouse stream start --domain {status.domain}` (log: .state/logs/{program_name(status.domain)}.log)"
         )
     elif status.job is None:
         found.append(
             f"the keeper of {status.domain} runs but the Flink cluster has no job for it: see "
-            f".state/logs/stream-{status.domain}.log and the Flink UI"
+            f".state/logs/{program_name(status.domain)}.log and the Flink UI"
         )
     elif status.job["state"] != "RUNNING":
         found.append(
@@ -51,9 +52,9 @@ def check_stream(settings: Settings, domain: str, now: datetime | None = None) -
     FATAL or BACKOFF in supervisord, never STOPPED."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from lakehouse.streaming import operations
+    from lakehouse.services import streams
 
-    [status] = operations.status(settings, domain)
+    [status] = streams.status(settings, domain)
     if status.state == "STOPPED":
         raise AirflowSkipException(
             f"the bronze stream of {domain} is not started; nothing to check "

@@ -12,11 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from lakehouse.errors import LakehouseError
-
-
-class InvalidParams(LakehouseError):
-    """The run's params are inconsistent; nothing was processed."""
+from lakehouse.jobs import InvalidParams, command_line, parse_moment
 
 
 @dataclass(frozen=True)
@@ -29,16 +25,7 @@ class Window:
 
     def job_args(self, domain: str) -> list[str]:
         """The shared job command line for one domain."""
-        args = ["--domain", domain, "--start", self.start.isoformat(), "--end", self.end.isoformat()]
-        return args + (["--backfill"] if self.backfill else []) + (["--dry-run"] if self.dry_run else [])
-
-
-def parse_moment(value: str, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidParams(f"{name} {value!r} is not an ISO 8601 date-time") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return command_line(domain, self.start, self.end, self.backfill, self.dry_run)
 
 
 def resolve_window(

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from pyiceberg.expressions import And, EqualTo, GreaterThan, GreaterThanOrEqual, LessThan
 
-from lakehouse.medallion.runs import AUDIT
+from lakehouse.jobs import AUDIT
 from lakehouse.settings import Settings
 
 

@@ -19,14 +19,12 @@ from lakehouse.settings import Settings
 SCHEDULED = {"silver_hourly", "gold_daily"}  # the DAGs with data intervals, so with native backfills
 
 
-def checked_window(
-    settings: Settings, dag_id: str, domain, start, end, backfill: bool, dry_run: bool, native: bool
-) -> Window:
-    if start is None or end is None:
+def checked_window(settings: Settings, dag_id: str, params: dict, native: bool = False) -> Window:
+    """`params` are the DAG's (domain, start_date, end_date, backfill, dry_run), as the UI sends them."""
+    if not params.get("start_date") or not params.get("end_date"):
         raise LakehouseError("give --start and --end: the range to process, [start, end)")
     if native and dag_id not in SCHEDULED:
         raise LakehouseError(f"{dag_id} has no schedule, so no native backfill: run it without --native")
-    params = {"domain": domain, "start_date": start, "end_date": end, "backfill": backfill, "dry_run": dry_run}
     # A native backfill splits the range into one run per data interval: no single run is long.
     longest = timedelta.max if native else timedelta(days=settings.airflow.max_range_days)
     return resolve_window(params, None, None, sorted(load_domains(settings.definitions_dir)), longest)
@@ -35,13 +33,9 @@ def checked_window(
 def main(
     settings: Settings,
     dag_id: str,
-    domain: str | None,
-    start: str | None,
-    end: str | None,
-    backfill: bool,
-    dry_run: bool,
-    native: bool,
-    wait: bool,
+    params: dict,
+    native: bool = False,
+    wait: bool = True,
     log: Callable[[str], None] = print,
     dag_timeout_s: float | None = None,
 ) -> dict[str, str]:
@@ -50,13 +44,14 @@ def main(
     client.DAG_REGISTRATION_TIMEOUT_S)."""
     from lakehouse.orchestration.client import DAG_REGISTRATION_TIMEOUT_S, AirflowClient
 
-    window = checked_window(settings, dag_id, domain, start, end, backfill, dry_run, native)
+    window = checked_window(settings, dag_id, params, native)
     client = AirflowClient(settings)
     client.wait_for_dags(
         [dag_id], timeout_s=DAG_REGISTRATION_TIMEOUT_S if dag_timeout_s is None else dag_timeout_s, log=log
     )
     # No domain (None or ""): the param's default, every domain.
-    conf = {"backfill": backfill, "dry_run": dry_run} | ({"domain": domain} if domain else {})
+    conf = {"backfill": bool(params.get("backfill")), "dry_run": bool(params.get("dry_run"))}
+    conf |= {"domain": params["domain"]} if params.get("domain") else {}
     span = f"[{window.start.isoformat()}, {window.end.isoformat()})"
     if native:
         created = client.backfill(dag_id, window.start, window.end, conf)

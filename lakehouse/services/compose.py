@@ -20,7 +20,7 @@ from lakehouse.settings import Settings, load_settings
 
 def _airflow(component: str) -> Callable[[Settings], None]:
     def check(settings: Settings) -> None:
-        from lakehouse.orchestration.airflow_service import check as airflow_check
+        from lakehouse.services.airflow import check as airflow_check
 
         airflow_check(settings, component)
 
@@ -107,8 +107,8 @@ def s3_init(settings: Settings) -> None:
 
 
 def catalog_init(settings: Settings) -> None:
-    from lakehouse.catalog.commands import init_from_settings
     from lakehouse.services import postgres
+    from lakehouse.services.catalog import init_from_settings
 
     wait("PostgreSQL", _postgres, settings)
     if postgres.ensure_database(settings, settings.postgres.catalog_database):

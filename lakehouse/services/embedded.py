@@ -19,6 +19,7 @@ from lakehouse.engines.java import java_bin
 from lakehouse.errors import ServiceError
 from lakehouse.services import flink, kafka, postgres, s3
 from lakehouse.settings import Settings
+from lakehouse.streaming.names import program_name
 
 SEAWEEDFS_INTERNAL = (
     "s3.port.grpc",
@@ -351,11 +352,11 @@ def services(settings: Settings) -> list[Service]:
 def airflow_services(settings: Settings) -> list[Service]:
     """Airflow 3's components on the project's PostgreSQL; the api-server first, after the
     database schema and pools are in place (`prepare`)."""
-    from lakehouse.orchestration import airflow_service
+    from lakehouse.services import airflow
 
     af = settings.airflow
     result = []
-    for component in airflow_service.COMPONENTS:
+    for component in airflow.COMPONENTS:
         ports = {
             "api-server": {"Airflow UI and API": (af.host, af.port)},
             "scheduler": {"Airflow task log server": (af.host, af.log_server_port)},
@@ -364,11 +365,11 @@ def airflow_services(settings: Settings) -> list[Service]:
         result.append(
             Service(
                 name=f"airflow-{component}",
-                command=[sys.executable, "-m", "lakehouse.orchestration.airflow_service", component],
+                command=[sys.executable, "-m", "lakehouse.services.airflow", component],
                 ports=ports,
                 endpoint=af.url if component == "api-server" else f"Airflow {component}",
-                health=lambda settings, component=component: airflow_service.check(settings, component),
-                prepare=(lambda: airflow_service.prepare(settings)) if component == "api-server" else (lambda: None),
+                health=lambda settings, component=component: airflow.check(settings, component),
+                prepare=(lambda: airflow.prepare(settings)) if component == "api-server" else (lambda: None),
                 # First start: schema migration, then the api-server and the first heartbeats
                 # (150 s seen on a 2-core machine next to a test run; over 300 s with three stacks
                 # on it). Only a live process that never answers waits this long: one that exits
@@ -447,18 +448,14 @@ def stream_program(settings: Settings, domain: str) -> Service:
     watches it, and stops it with a savepoint when stopped. If the job is lost (the JobManager
     restarted), the keeper exits, supervisord restarts it, and it submits the job again."""
     return Service(
-        name=stream_program_name(domain),
-        command=[sys.executable, "-m", "lakehouse.streaming.keeper", "--domain", domain],
+        name=program_name(domain),
+        command=[sys.executable, "-m", "lakehouse.services.keeper", "--domain", domain],
         ports={},
         endpoint=f"bronze ingestion of {domain}",
         health=lambda _settings: None,
         stopsignal="TERM",
         stop_wait_s=150,  # the savepoint
     )
-
-
-def stream_program_name(domain: str) -> str:
-    return f"stream-{domain}"
 
 
 def stream_programs(settings: Settings) -> list[Service]:

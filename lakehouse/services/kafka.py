@@ -7,14 +7,10 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from lakehouse.errors import ServiceError
+from lakehouse.events.topics import admin
 from lakehouse.settings import Settings
-
-
-def admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "socket.timeout.ms": 5000})
 
 
 def check(settings: Settings, timeout_s: float = 5) -> None:

@@ -1,5 +1,3 @@
-"""Building blocks of the Kafka -> bronze stream, free of Flink so they are unit-tested directly.
-
-They run inside the Flink job (the `.venv-flink` environment: PyIceberg 0.8.1, pyarrow 16)
-and in the batch recovery path alike.
-"""
+"""The Kafka -> bronze stream's own vocabulary: its names (names.py) and where its checkpoints and
+savepoints live (checkpoints.py). The job is flink_jobs/bronze_ingest.py; its keeper and
+`lakehouse stream` are process control, in lakehouse.services."""

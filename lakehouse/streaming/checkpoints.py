@@ -41,13 +41,3 @@ def latest_restore_point(settings: Settings, domain: str) -> Path | None:
 def mark_unusable(point: Path, why: str) -> None:
     """Keep the point for inspection but never try it again."""
     (point / UNUSABLE).write_text(why + "\n")
-
-
-def consumer_group(domain: str) -> str:
-    """The Kafka consumer group of the domain's stream job (offsets committed on checkpoint)."""
-    return f"lakehouse-bronze-{domain}"
-
-
-def dlq_transaction_prefix(domain: str) -> str:
-    """The transactional id prefix of the job's dead-letter topic writer."""
-    return f"lakehouse-dlq-{domain}"

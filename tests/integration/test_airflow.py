@@ -17,7 +17,8 @@ from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
 
 from lakehouse.domains import get_domain
 from lakehouse.events.generator import Mix
-from lakehouse.medallion.runs import AUDIT, FAULT_DIR_VARIABLE, current_snapshot
+from lakehouse.jobs import AUDIT
+from lakehouse.medallion.runs import FAULT_DIR_VARIABLE, current_snapshot
 from lakehouse.orchestration import trigger
 from lakehouse.orchestration.client import RejectedRequest
 from lakehouse.orchestration.params import InvalidParams
@@ -42,9 +43,9 @@ def audit_rows(catalog, job: str, start: datetime, end: datetime) -> list[dict]:
     return rows.to_pylist()
 
 
-def run_in(settings, dag_id, start, end, **options):
-    defaults = {"domain": "sales", "backfill": False, "dry_run": False, "native": False, "wait": True}
-    return trigger.main(settings, dag_id, start=start.isoformat(), end=end.isoformat(), log=print, **defaults | options)
+def run_in(settings, dag_id, start, end, native=False, wait=True, **options):
+    params = {"domain": "sales", "start_date": start.isoformat(), "end_date": end.isoformat()} | options
+    return trigger.main(settings, dag_id, params, native, wait, log=print)
 
 
 def test_scheduler_runs_backfills_retries_and_refuses_bad_params(stack, airflow, iceberg_catalog, spark):

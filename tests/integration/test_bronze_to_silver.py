@@ -9,8 +9,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.domains import get_domain
-from lakehouse.events.contracts import check_record
+from lakehouse.events.contracts import Contract, check_record
 from lakehouse.events.generator import Mix, generate
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion.bronze_to_silver import run
 from tests.medallion_data import KafkaMeta, bronze_row
 
@@ -20,7 +21,7 @@ HOUR = datetime(2026, 3, 1, 10, tzinfo=UTC)
 
 
 def bronze_rows(domain, events, ingested_at, start_offset):
-    contract = domain.validator()
+    contract = Contract(domain.contract)
     rows = []
     for offset, value in enumerate(events, start=start_offset):
         verdict = check_record(domain, contract, value)
@@ -65,7 +66,7 @@ def test_promotion_dedup_quarantine_and_idempotence(spark, iceberg_catalog, stac
     base = uuid.uuid4().int % 1_000_000 * 100
     append(iceberg_catalog, domain, bronze_rows(domain, values, HOUR + timedelta(minutes=5), base))
 
-    first = run(spark, domain, HOUR, HOUR + timedelta(hours=1))
+    first = run(spark, JobRequest(domain, HOUR, HOUR + timedelta(hours=1)))
     assert first.rows_read == len(values)
     assert first.rows_quarantined == 1
     assert first.rows_written == first.rows_merged == 39  # 40 events, one quarantined, dups collapsed
@@ -82,7 +83,7 @@ def test_promotion_dedup_quarantine_and_idempotence(spark, iceberg_catalog, stac
     assert [q.rule for q in quarantine] == ["known_currency"]
 
     before = silver_state(spark, ids)
-    second = run(spark, domain, HOUR, HOUR + timedelta(hours=1))
+    second = run(spark, JobRequest(domain, HOUR, HOUR + timedelta(hours=1)))
     assert second.rows_merged == 0
     assert second.snapshot_ids == first.snapshot_ids  # no new snapshot, so no new data files
     assert silver_state(spark, ids) == before

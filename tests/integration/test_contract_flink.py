@@ -8,7 +8,7 @@ from datetime import UTC
 import pytest
 
 from lakehouse.domains import load_domains
-from lakehouse.events.contracts import check_record, parse_event_time
+from lakehouse.events.contracts import Contract, check_record, parse_event_time
 from lakehouse.settings import PROJECT_ROOT
 from tests.contract_corpus import corpus
 
@@ -45,7 +45,7 @@ def test_flink_contract_gives_the_python_verdict_record_by_record(name, tmp_path
     sql = {row["id"]: row for row in map(json.loads, verdicts.read_text().splitlines())}
     assert len(sql) == len(values)
 
-    contract = domain.validator()
+    contract = Contract(domain.contract)
     differences, reasons = [], set()
     for i, value in enumerate(values):
         verdict = check_record(domain, contract, value)

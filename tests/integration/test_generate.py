@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from lakehouse.domains import get_domain
-from lakehouse.events.contracts import check_record
+from lakehouse.events.contracts import Contract, check_record
 from lakehouse.events.send import read_event_ids
 from lakehouse.services import kafka
 from tests.helpers import run_cli
@@ -86,7 +86,7 @@ def test_generate_sends_exactly_what_the_manifest_says(stack, tmp_path):
     assert last == {p: o for p, o in manifest["last_offsets"].items()}
 
     domain = get_domain(stack.definitions_dir, "conversions")
-    validator = domain.validator()
+    validator = Contract(domain.contract)
     verdicts = [check_record(domain, validator, m.value()) for m in messages]
     valid_ids = [v.event["event_id"] for v in verdicts if v.valid]
     assert len(valid_ids) - len(set(valid_ids)) == manifest["duplicates"]

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.domains import get_domain
 from lakehouse.events.generator import Mix
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion import bronze_to_silver, silver_to_gold
 from lakehouse.medallion.runs import FAULT_VARIABLE, InjectedFault, current_snapshot
 from lakehouse.settings import PROJECT_ROOT
@@ -63,7 +64,7 @@ def test_exception_in_silver_run_rolls_back_and_rerun_completes(spark, history, 
 
     monkeypatch.setenv(FAULT_VARIABLE, "silver-after-merge")
     with pytest.raises(InjectedFault):
-        bronze_to_silver.run(spark, sales, first, END, backfill=True)
+        bronze_to_silver.run(spark, JobRequest(sales, first, END, backfill=True))
     # The MERGE had committed to the run's audit branch: main is where it was (a table that had
     # no snapshot before may get an empty one).
     after = current_snapshot(spark, sales.tables.silver), spark.table(sales.tables.silver).count()
@@ -74,7 +75,7 @@ def test_exception_in_silver_run_rolls_back_and_rerun_completes(spark, history, 
     assert failed.status == "failed" and "fault injected at silver-after-merge" in failed.error
 
     monkeypatch.delenv(FAULT_VARIABLE)
-    rerun = bronze_to_silver.run(spark, sales, first, END, backfill=True)
+    rerun = bronze_to_silver.run(spark, JobRequest(sales, first, END, backfill=True))
     assert rerun.rows_merged == len(ids) and audit_row(spark, rerun.run_id).status == "success"
     assert spark.table(sales.tables.silver).where(silver_ids).count() == len(ids)
 
@@ -93,7 +94,7 @@ def test_gold_after_exception_and_after_kill(spark, history, monkeypatch):
     # every table is as before, and the half-done branches are dropped.
     monkeypatch.setenv(FAULT_VARIABLE, f"gold-after-{gold_tables[1]}")
     with pytest.raises(InjectedFault):
-        silver_to_gold.run(spark, sales, window_start, END, backfill=True)
+        silver_to_gold.run(spark, JobRequest(sales, window_start, END, backfill=True))
     assert {t: current_snapshot(spark, t) for t in gold_tables if before[t]} == {t: s for t, s in before.items() if s}
     assert {t: gold_rows(spark, t, dates) for t in gold_tables} == empty
     assert {t: branches(spark, t) for t in gold_tables} == branches_before
@@ -118,6 +119,6 @@ def test_gold_after_exception_and_after_kill(spark, history, monkeypatch):
 
     # ... and the re-run publishes every table.
     monkeypatch.delenv(FAULT_VARIABLE)
-    rerun = silver_to_gold.run(spark, sales, window_start, END, backfill=True)
+    rerun = silver_to_gold.run(spark, JobRequest(sales, window_start, END, backfill=True))
     assert audit_row(spark, rerun.run_id).status == "success"
     assert_gold_matches(spark, expected_sales(generated.events), dates)

@@ -19,6 +19,7 @@ from lakehouse.domains import get_domain
 from lakehouse.events.generator import MALFORMED_KINDS, Mix, generate
 from lakehouse.events.send import send
 from lakehouse.events.topics import ensure_topics
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion import kafka_to_bronze
 from lakehouse.settings import PROJECT_ROOT
 
@@ -63,7 +64,9 @@ def test_recovery_then_backfill_never_duplicates(stack, iceberg_catalog, spark):
     now = datetime.now(UTC)
 
     # Recovery: everything after bronze's committed offsets, each event once, malformed routed.
-    recovery = kafka_to_bronze.run(spark, domain, now - timedelta(hours=1), now + timedelta(minutes=1), settings=stack)
+    recovery = kafka_to_bronze.run(
+        spark, JobRequest(domain, now - timedelta(hours=1), now + timedelta(minutes=1)), settings=stack
+    )
     assert recovery.status == "success" and recovery.rows_read >= len(records)
     found = bronze_ids(iceberg_catalog, domain, ids)
     assert sorted(found) == ids  # all of them, none twice
@@ -77,7 +80,9 @@ def test_recovery_then_backfill_never_duplicates(stack, iceberg_catalog, spark):
 
     # The same recovery again reads at most those trailing duplicates and commits nothing.
     snapshot = bronze.current_snapshot().snapshot_id
-    again = kafka_to_bronze.run(spark, domain, now - timedelta(hours=1), now + timedelta(minutes=1), settings=stack)
+    again = kafka_to_bronze.run(
+        spark, JobRequest(domain, now - timedelta(hours=1), now + timedelta(minutes=1)), settings=stack
+    )
     assert again.rows_read == sum(last - offsets[int(p)] for p, last in manifest["last_offsets"].items())
     assert (again.rows_written, again.rows_merged) == (0, 0)
     assert bronze.refresh().current_snapshot().snapshot_id == snapshot
@@ -94,7 +99,7 @@ def test_recovery_then_backfill_never_duplicates(stack, iceberg_catalog, spark):
     bronze.delete(In("event_id", lost))
     assert bronze_ids(iceberg_catalog, domain, lost) == []
 
-    backfill = kafka_to_bronze.run(spark, domain, day_start, day_end, backfill=True, settings=stack)
+    backfill = kafka_to_bronze.run(spark, JobRequest(domain, day_start, day_end, backfill=True), settings=stack)
     assert backfill.rows_merged == len(lost)
     assert sorted(bronze_ids(iceberg_catalog, domain, ids)) == ids
     assert kafka_to_bronze.position(spark, stack, domain) == offsets  # the position is unchanged
@@ -102,7 +107,10 @@ def test_recovery_then_backfill_never_duplicates(stack, iceberg_catalog, spark):
 
     # Backfill again, and a dry run: nothing merged, nothing committed.
     snapshot = bronze.refresh().current_snapshot().snapshot_id
-    assert kafka_to_bronze.run(spark, domain, day_start, day_end, backfill=True, settings=stack).rows_merged == 0
+    assert (
+        kafka_to_bronze.run(spark, JobRequest(domain, day_start, day_end, backfill=True), settings=stack).rows_merged
+        == 0
+    )
     assert bronze.refresh().current_snapshot().snapshot_id == snapshot
     cli = subprocess.run(
         [sys.executable, "spark_jobs/kafka_to_bronze.py", "--domain", "conversions", "--backfill", "--dry-run",

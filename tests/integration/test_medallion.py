@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.domains import get_domain
 from lakehouse.events.generator import Mix
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion import bronze_to_silver, silver_to_gold
 from lakehouse.medallion.gold import dates_between
 from tests.medallion_data import (
@@ -52,11 +53,11 @@ def test_sales_hourly_daily_late_backfill_and_idempotence(spark, iceberg_catalog
     # Hourly silver, then daily gold, as the schedule would run them.
     t0 = time.monotonic()
     for hour_start, hour_end in hours(start, end):
-        bronze_to_silver.run(spark, sales, hour_start, hour_end)
+        bronze_to_silver.run(spark, JobRequest(sales, hour_start, hour_end))
     silver_seconds = time.monotonic() - t0
     for day in dates_between(start, end):
         day_start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-        silver_to_gold.run(spark, sales, day_start, day_start + timedelta(days=1))
+        silver_to_gold.run(spark, JobRequest(sales, day_start, day_start + timedelta(days=1)))
     print(
         f"24 hourly silver runs: {silver_seconds:.0f} s; daily gold runs: {time.monotonic() - t0 - silver_seconds:.0f} s"
     )
@@ -72,9 +73,9 @@ def test_sales_hourly_daily_late_backfill_and_idempotence(spark, iceberg_catalog
     tables = [sales.tables.silver, *gold_tables]
     before_rows = silver_rows(spark, sales, ids), {t: gold_rows(spark, t, all_dates) for t in gold_tables}
     before_snapshots, before_files = snapshots(spark, tables), data_files(spark, tables)
-    again = bronze_to_silver.run(spark, sales, start + timedelta(hours=5), start + timedelta(hours=6))
+    again = bronze_to_silver.run(spark, JobRequest(sales, start + timedelta(hours=5), start + timedelta(hours=6)))
     assert again.rows_read > 0 and again.rows_merged == 0
-    rerun = silver_to_gold.run(spark, sales, start, start + timedelta(days=1))
+    rerun = silver_to_gold.run(spark, JobRequest(sales, start, start + timedelta(days=1)))
     assert rerun.rows_written > 0 and rerun.rows_merged == 0
     assert snapshots(spark, tables) == before_snapshots and data_files(spark, tables) == before_files
     assert (silver_rows(spark, sales, ids), {t: gold_rows(spark, t, all_dates) for t in gold_tables}) == before_rows
@@ -95,8 +96,8 @@ def test_sales_hourly_daily_late_backfill_and_idempotence(spark, iceberg_catalog
         unit_price_cents=1000,
     )
     append_bronze(iceberg_catalog, sales, [late])
-    bronze_to_silver.run(spark, sales, end + timedelta(hours=10), end + timedelta(hours=11))
-    day3 = silver_to_gold.run(spark, sales, end, end + timedelta(days=1))
+    bronze_to_silver.run(spark, JobRequest(sales, end + timedelta(hours=10), end + timedelta(hours=11)))
+    day3 = silver_to_gold.run(spark, JobRequest(sales, end, end + timedelta(days=1)))
     assert day3.details["dates"] == [day1.isoformat()]
     lisbon = spark.table("gold.daily_sales_by_city").where(F.col("city") == "Lisbon").collect()
     assert [(r.event_date, r.orders, r.units, r.revenue_cents, r.run_id) for r in lisbon] == [
@@ -118,8 +119,8 @@ def test_sales_hourly_daily_late_backfill_and_idempotence(spark, iceberg_catalog
     first, last = all_dates[0], all_dates[-1] + timedelta(days=1)
     range_start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
     range_end = datetime.combine(last, datetime.min.time(), tzinfo=UTC)
-    silver_backfill = bronze_to_silver.run(spark, sales, range_start, range_end, backfill=True)
-    gold_backfill = silver_to_gold.run(spark, sales, range_start, range_end, backfill=True)
+    silver_backfill = bronze_to_silver.run(spark, JobRequest(sales, range_start, range_end, backfill=True))
+    gold_backfill = silver_to_gold.run(spark, JobRequest(sales, range_start, range_end, backfill=True))
     assert silver_backfill.rows_merged == len(ids) and gold_backfill.rows_merged > 0
     assert (silver_rows(spark, sales, ids), {t: gold_rows(spark, t, all_dates) for t in gold_tables}) == hourly
 
@@ -137,7 +138,7 @@ def test_conversions_silver_and_gold(spark, iceberg_catalog, stack):
     append_bronze(iceberg_catalog, domain, history.rows)
     dates = sorted({r["event_time"].date() for r in history.rows})
     range_start = datetime.combine(dates[0], datetime.min.time(), tzinfo=UTC)
-    silver_run = bronze_to_silver.run(spark, domain, range_start, end, backfill=True)
+    silver_run = bronze_to_silver.run(spark, JobRequest(domain, range_start, end, backfill=True))
     ids = {r["event_id"] for r in history.rows}
     assert silver_run.rows_merged == len(ids) and silver_run.rows_quarantined == 0
     rows = spark.table(domain.tables.silver).where(F.col("event_id").isin(list(ids))).collect()
@@ -145,6 +146,6 @@ def test_conversions_silver_and_gold(spark, iceberg_catalog, stack):
     assert all((r.status == "ok") == (r.output_numeral is not None) for r in rows)
     assert all(r.output_numeral is None or r.output_numeral.isupper() for r in rows)
 
-    gold_run = silver_to_gold.run(spark, domain, range_start, end, backfill=True)
+    gold_run = silver_to_gold.run(spark, JobRequest(domain, range_start, end, backfill=True))
     assert gold_run.rows_merged == gold_run.rows_written > 0
     assert_gold_matches(spark, expected_conversions(history.events), dates)

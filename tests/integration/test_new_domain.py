@@ -14,7 +14,7 @@ import pytest
 
 from lakehouse.events.send import read_event_ids
 from lakehouse.services import flink
-from lakehouse.streaming.keeper import job_name
+from lakehouse.streaming.names import job_name
 from tests.helpers import run_cli, write_clicks_catalog
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -35,7 +35,7 @@ def test_config_only_domain_end_to_end(stack, iceberg_catalog, tmp_path):
 
     # the keeper as `lakehouse stream start` runs it, with this domain's definitions folder
     job = subprocess.Popen(
-        [sys.executable, "-m", "lakehouse.streaming.keeper", "--domain", "clicks"],
+        [sys.executable, "-m", "lakehouse.services.keeper", "--domain", "clicks"],
         env=env,
         stdout=open(tmp_path / "job.log", "w"),  # noqa: SIM115 - closed with the process
         stderr=subprocess.STDOUT,

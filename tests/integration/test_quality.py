@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.domains import Check, get_domain
 from lakehouse.events.generator import Mix
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion import bronze_to_silver, quality, silver_to_gold, wap
 from lakehouse.medallion.runs import current_snapshot
 from tests.medallion_data import append_bronze, event, simulate
@@ -52,7 +53,7 @@ def test_clean_hour_publishes_and_a_warning_is_recorded_but_published(spark, ice
     append_bronze(iceberg_catalog, sales, [*history.rows, odd_city])
     before = current_snapshot(spark, sales.tables.silver)
 
-    result = bronze_to_silver.run(spark, sales, hour, hour + timedelta(hours=1))
+    result = bronze_to_silver.run(spark, JobRequest(sales, hour, hour + timedelta(hours=1)))
 
     assert result.rows_merged > 0 and current_snapshot(spark, sales.tables.silver) != before
     assert silver_ids(spark, sales, hour.date()) == {r["event_id"] for r in history.rows} | {odd_city["event_id"]}
@@ -77,7 +78,7 @@ def test_failing_expectation_keeps_main_untouched_until_the_data_is_fixed(spark,
     before = current_snapshot(spark, table), silver_ids(spark, sales, hour.date())
 
     with pytest.raises(quality.QualityGateFailed, match="expect_column_values_to_be_between") as failure:
-        bronze_to_silver.run(spark, sales, hour, hour + timedelta(hours=1), run_id="gate-fails-2024-09-05")
+        bronze_to_silver.run(spark, JobRequest(sales, hour, hour + timedelta(hours=1), run_id="gate-fails-2024-09-05"))
     assert "unit_price_cents" in str(failure.value) and "2 unexpected; e.g. [0, 0]" in str(failure.value)
 
     # main is exactly as before; the audit branch holds the batch, the zero prices included.
@@ -96,7 +97,7 @@ def test_failing_expectation_keeps_main_untouched_until_the_data_is_fixed(spark,
         f"""UPDATE {sales.tables.bronze} SET payload = replace(payload, '"unit_price_cents": 0,', '"unit_price_cents": 1299,')
             WHERE event_id IN ('{free[0]["event_id"]}', '{free[1]["event_id"]}')"""
     )
-    fixed = bronze_to_silver.run(spark, sales, hour, hour + timedelta(hours=1))
+    fixed = bronze_to_silver.run(spark, JobRequest(sales, hour, hour + timedelta(hours=1)))
     assert fixed.status == "success" and current_snapshot(spark, table) != before[0]
     assert silver_ids(spark, sales, hour.date()) == before[1] | {r["event_id"] for r in [*history.rows, *free]}
     assert spark.table(table).where(F.col("event_id") == free[0]["event_id"]).first().unit_price_cents == 1299
@@ -106,8 +107,8 @@ def test_gold_cross_table_check_catches_a_row_altered_by_hand(spark, iceberg_cat
     day = datetime(2024, 9, 9, tzinfo=UTC)
     history = simulate(sales, 300, 1, day + timedelta(days=1), CLEAN, seed=47)
     append_bronze(iceberg_catalog, sales, history.rows)
-    bronze_to_silver.run(spark, sales, day, day + timedelta(days=1))
-    result = silver_to_gold.run(spark, sales, day, day + timedelta(days=1))
+    bronze_to_silver.run(spark, JobRequest(sales, day, day + timedelta(days=1)))
+    result = silver_to_gold.run(spark, JobRequest(sales, day, day + timedelta(days=1)))
     assert result.status == "success" and result.rows_merged > 0
     for spec in sales.gold:  # every gold table passed its checks, the cross-table one included
         outcomes = results(spark, result.run_id, spec.table)
@@ -130,7 +131,7 @@ def test_gold_cross_table_check_catches_a_row_altered_by_hand(spark, iceberg_cat
         row.revenue_cents,
     )
     # The next gold run recomputes the date from silver and corrects the row (and passes).
-    again = silver_to_gold.run(spark, sales, day, day + timedelta(days=1), backfill=True)
+    again = silver_to_gold.run(spark, JobRequest(sales, day, day + timedelta(days=1), backfill=True))
     assert again.rows_merged == 1 and results(spark, again.run_id, spec.table)[quality.MATCHES_SILVER] == ("fail", True)
 
 
@@ -142,7 +143,7 @@ def test_a_gold_batch_that_fails_its_gate_publishes_no_table(
     day = datetime(2024, 9, 12, tzinfo=UTC)
     history = simulate(sales, 100, 1, day + timedelta(days=1), CLEAN, seed=53)
     append_bronze(iceberg_catalog, sales, history.rows)
-    bronze_to_silver.run(spark, sales, day, day + timedelta(days=1))
+    bronze_to_silver.run(spark, JobRequest(sales, day, day + timedelta(days=1)))
     tables = [g.table for g in sales.gold]
     before = {t: current_snapshot(spark, t) for t in tables}
     # A stricter rule, as a changed YAML would give: no row may have revenue (the first table fails).
@@ -155,10 +156,10 @@ def test_a_gold_batch_that_fails_its_gate_publishes_no_table(
     strict_sales = replace(sales, quality=replace(sales.quality, gold=gold_checks))
 
     with pytest.raises(quality.QualityGateFailed, match="gold.daily_sales_by_city"):
-        silver_to_gold.run(spark, strict_sales, day, day + timedelta(days=1), run_id="gold-gate-2024-09-12")
+        silver_to_gold.run(spark, JobRequest(strict_sales, day, day + timedelta(days=1), run_id="gold-gate-2024-09-12"))
     assert {t: current_snapshot(spark, t) for t in tables} == before  # not even the tables that passed
     assert all(wap.branch_name("gold-gate-2024-09-12") in branches(spark, t) for t in tables)
-    published = silver_to_gold.run(spark, sales, day, day + timedelta(days=1))
+    published = silver_to_gold.run(spark, JobRequest(sales, day, day + timedelta(days=1)))
     assert published.status == "success" and all(current_snapshot(spark, t) != before[t] for t in tables)
 
 

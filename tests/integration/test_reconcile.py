@@ -22,6 +22,7 @@ from lakehouse.errors import DriftFound, LakehouseError
 from lakehouse.events.generator import MALFORMED_KINDS, Mix, generate
 from lakehouse.events.send import send
 from lakehouse.events.topics import ensure_topics
+from lakehouse.jobs import JobRequest
 from lakehouse.medallion import bronze_to_silver, kafka_to_bronze, reconcile, silver_to_gold
 from lakehouse.medallion.runs import current_snapshot
 
@@ -37,21 +38,23 @@ def landed(stack, spark):
     domain = get_domain(stack.definitions_dir, "conversions")
     ensure_topics(stack, [domain])
     # What other tests left in the topic unreplayed is ingested now, before this interval starts.
-    kafka_to_bronze.run(spark, domain, datetime.now(UTC) - timedelta(days=1), datetime.now(UTC), settings=stack)
+    kafka_to_bronze.run(
+        spark, JobRequest(domain, datetime.now(UTC) - timedelta(days=1), datetime.now(UTC)), settings=stack
+    )
     start = datetime.now(UTC)
     mix = Mix(duplicates=0.06, late=0.05, out_of_order=0.05, malformed=0.04)
     dated_until = datetime(2026, 9, 14, 12, tzinfo=UTC)
     records = list(generate(domain, 3000, mix, days=1, seed=9141, clock=lambda: dated_until))
     send(stack, domain, iter(records), total=len(records), progress=False)
     sent = datetime.now(UTC) + timedelta(seconds=1)
-    replayed = kafka_to_bronze.run(spark, domain, start, sent, settings=stack)
+    replayed = kafka_to_bronze.run(spark, JobRequest(domain, start, sent), settings=stack)
     assert replayed.status == "success" and replayed.rows_read == len(records), replayed.details
     # The reconcile DAG counts a silver run as covering rows ingested up to a checkpoint interval
     # before it started (readiness.silver_gaps, settled): start it after that, as an hourly run is.
     time.sleep(stack.flink.checkpoint_interval_s + 1)
     promoted_until = datetime.now(UTC) + timedelta(seconds=1)
-    assert bronze_to_silver.run(spark, domain, start, promoted_until).status == "success"
-    assert silver_to_gold.run(spark, domain, start, promoted_until).status == "success"
+    assert bronze_to_silver.run(spark, JobRequest(domain, start, promoted_until)).status == "success"
+    assert silver_to_gold.run(spark, JobRequest(domain, start, promoted_until)).status == "success"
     return domain, records, start, datetime.now(UTC)
 
 
@@ -62,7 +65,7 @@ def recorded(spark, run_id: str) -> dict[tuple[str, str], bool]:
 
 def test_clean_layers_reconcile_with_exact_counts(spark, stack, landed):
     domain, records, start, end = landed
-    checks = reconcile.run(spark, domain, start, end, run_id="reconcile-test-clean", settings=stack)
+    checks = reconcile.run(spark, JobRequest(domain, start, end, run_id="reconcile-test-clean"), settings=stack)
 
     by_name = {c.name: c for c in checks}
     assert [c.name for c in checks] == ["kafka_bronze", "bronze_silver", "silver_gold"] and all(
@@ -127,7 +130,7 @@ def test_each_injected_fault_is_found_and_named(spark, stack, landed, fault):
     try:
         run_id = f"reconcile-test-{fault}"
         with pytest.raises(DriftFound) as raised:
-            reconcile.run(spark, domain, start, end, run_id=run_id, settings=stack)
+            reconcile.run(spark, JobRequest(domain, start, end, run_id=run_id), settings=stack)
         for key in failing.values():
             assert key in str(raised.value)
         outcome = recorded(spark, run_id)
@@ -149,12 +152,16 @@ def test_records_not_yet_ingested_are_incomplete_not_drift(spark, stack, landed)
     send(stack, domain, iter(extra), total=len(extra), progress=False)
     try:
         with pytest.raises(LakehouseError, match="5 records of .* not yet ingested") as raised:
-            reconcile.run(spark, domain, late_start, datetime.now(UTC) + timedelta(seconds=1), settings=stack)
+            reconcile.run(
+                spark, JobRequest(domain, late_start, datetime.now(UTC) + timedelta(seconds=1)), settings=stack
+            )
         assert not isinstance(raised.value, DriftFound)
     finally:  # the replay takes them in (other tests find the topic as they would after a stream)
-        kafka_to_bronze.run(spark, domain, late_start, datetime.now(UTC) + timedelta(seconds=1), settings=stack)
+        kafka_to_bronze.run(
+            spark, JobRequest(domain, late_start, datetime.now(UTC) + timedelta(seconds=1)), settings=stack
+        )
     # and the repaired layers of the first interval reconcile again
-    assert all(c.passed for c in reconcile.run(spark, domain, start, landed[3], settings=stack))
+    assert all(c.passed for c in reconcile.run(spark, JobRequest(domain, start, landed[3]), settings=stack))
 
 
 def test_a_topic_never_created_holds_nothing_and_a_row_claiming_it_is_drift(spark, stack, landed):
@@ -162,7 +169,7 @@ def test_a_topic_never_created_holds_nothing_and_a_row_claiming_it_is_drift(spar
     missing = f"{domain.topic.name}.never-created"
     alone = replace(domain, topic=replace(domain.topic, name=missing))
     # The demo creates only its own domains' topics: the others reconcile as empty, not as an error.
-    assert [c.passed for c in reconcile.run(spark, alone, start, end, settings=stack)] == [True, True, True]
+    assert [c.passed for c in reconcile.run(spark, JobRequest(alone, start, end), settings=stack)] == [True, True, True]
     clean = reconcile.kafka_bronze(spark, stack, alone, start, end)
     assert (clean.expected, clean.actual, clean.details["topic"]) == (0, 0, f"{missing} does not exist on the broker")
     row = _one(spark, domain.tables.bronze, f"event_id = '{sorted(r.event_id for r in records if r.event_id)[2]}'")

@@ -32,18 +32,15 @@ from lakehouse.events.generator import Mix, generate
 from lakehouse.events.read import group_position
 from lakehouse.events.send import read_event_kinds, send
 from lakehouse.medallion import silver
-from lakehouse.services import flink
-from lakehouse.services.embedded import stream_program_name
+from lakehouse.services import flink, streams
 from lakehouse.services.supervisor import Supervisor
-from lakehouse.streaming import operations
 from lakehouse.streaming.checkpoints import (
     UNUSABLE,
     checkpoint_dir,
-    consumer_group,
     latest_restore_point,
     savepoint_dir,
 )
-from lakehouse.streaming.keeper import job_name
+from lakehouse.streaming.names import consumer_group, job_name, program_name
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -57,9 +54,9 @@ def sales(stack):
 
 @pytest.fixture(scope="module")
 def running_stream(stack, sales):
-    operations.start(stack, "sales")
+    streams.start(stack, "sales")
     yield
-    operations.stop(stack, "sales")
+    streams.stop(stack, "sales")
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +214,7 @@ def background_send(settings, domain, count, rate, seed, path, results):
 def test_the_cluster_runs_the_job(stack, sales, running_stream):
     """The REST API lists the domain's job as running, and `stream status` reports it."""
     job = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)
-    [status] = operations.status(stack, "sales")
+    [status] = streams.status(stack, "sales")
     assert status.state == "RUNNING" and status.job["id"] == job["jid"] and status.job["state"] == "RUNNING"
 
 
@@ -260,7 +257,7 @@ def test_broker_restart_mid_stream_stays_exact(stack, iceberg_catalog, sales, ru
 def test_stop_with_savepoint_and_resume_from_it_stays_exact(
     stack, iceberg_catalog, sales, running_stream, ledger, tmp_path
 ):
-    operations.stop(stack, "sales")
+    streams.stop(stack, "sales")
     assert flink.alive_job(stack, job_name("sales")) is None
     [savepoint] = savepoint_dir(stack, "sales").glob("savepoint-*/_metadata")
     assert latest_restore_point(stack, "sales") == savepoint.parent
@@ -268,7 +265,7 @@ def test_stop_with_savepoint_and_resume_from_it_stays_exact(
     path = tmp_path / "phase4.json"
     records = generate(sales, 3_000, mix=Mix(duplicates=0.05, late=0.02, out_of_order=0.05, malformed=0.02), seed=24)
     ledger.add(path, send(stack, sales, records, total=3_000, manifest_path=path, progress=False))
-    operations.start(stack, "sales")
+    streams.start(stack, "sales")
     job = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)  # resubmitted
     assert flink.job_metrics(stack, job["jid"])["restored_from"] == f"file:{savepoint.parent}"
     wait_exact(iceberg_catalog, sales, ledger)
@@ -358,7 +355,7 @@ def test_lost_latest_checkpoints_fall_back_to_an_older_one_and_silver_stays_exac
     supervisor = Supervisor(stack.state_dir)
     lost = flink.wait_for_running(stack, job_name("sales"), timeout_s=120)
     checkpoints = checkpoint_dir(stack, "sales") / lost["jid"]
-    keeper_pid = supervisor.process(stream_program_name("sales"))["pid"]
+    keeper_pid = supervisor.process(program_name("sales"))["pid"]
     retained: list = []
 
     def numbers():

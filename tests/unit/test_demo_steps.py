@@ -23,7 +23,7 @@ class Stack:
         self.promotions = 0
         self.fail_send_after: int | None = None
         self.interrupted: list[str] = []  # event ids of a send that failed midway
-        monkeypatch.setattr(demo.operations, "start", lambda _settings, _domain: None)
+        monkeypatch.setattr(demo.streams, "start", lambda _settings, _domain: None)
         monkeypatch.setattr(demo, "send", self.send)
         monkeypatch.setattr(demo, "wait_for_bronze", lambda *_args: None)
         monkeypatch.setattr(demo, "promote", self.promote)

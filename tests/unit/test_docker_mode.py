@@ -440,7 +440,7 @@ def test_embedded_flink_is_unchanged(clean_env):
 
 
 def test_airflow_containers_listen_on_all_interfaces_and_are_reached_by_name(services, clean_env, monkeypatch):
-    from lakehouse.orchestration.airflow_service import environment
+    from lakehouse.services.airflow import environment
 
     settings = settings_from(services["airflow-scheduler"]["environment"], monkeypatch)
     env = environment(settings)
@@ -452,7 +452,7 @@ def test_airflow_containers_listen_on_all_interfaces_and_are_reached_by_name(ser
 
 
 def test_embedded_airflow_is_unchanged(clean_env, monkeypatch):
-    from lakehouse.orchestration.airflow_service import environment
+    from lakehouse.services.airflow import environment
 
     monkeypatch.setenv("LAKEHOUSE_POSTGRES__PASSWORD", SECRET)
     monkeypatch.setenv("LAKEHOUSE_AIRFLOW__JWT_SECRET", SECRET)
@@ -671,10 +671,10 @@ def test_container_commands_and_healthchecks_name_real_entry_points(services):
                     assert rest[1] == name and rest[1] in compose_tasks.CHECKS, f"{name}: {argv}"
                 else:
                     assert rest in (["s3-init"], ["catalog-init"]), f"{name}: {argv}"
-            if "lakehouse.orchestration.airflow_service" in argv:
+            if "lakehouse.services.airflow" in argv:
                 component = argv[-1]
                 assert component == "init" or f"airflow-{component}".replace("api-server", "apiserver") == name
-    from lakehouse.orchestration.airflow_service import COMPONENTS
+    from lakehouse.services.airflow import COMPONENTS
 
     assert {f"airflow-{c}".replace("api-server", "apiserver") for c in COMPONENTS} <= set(services)
 

@@ -5,7 +5,7 @@ import yaml
 
 from lakehouse.domains import get_domain, load_domains, parse_duration
 from lakehouse.errors import ConfigError
-from lakehouse.events.contracts import check_record
+from lakehouse.events.contracts import Contract, check_record
 from lakehouse.events.generator import Mix, generate
 from lakehouse.settings import PROJECT_ROOT
 from tests.helpers import write_clicks_catalog
@@ -38,7 +38,7 @@ def test_shipped_domains():
 
 def test_third_domain_needs_configuration_only(catalog_with_clicks):
     domain = get_domain(catalog_with_clicks, "clicks")
-    validator = domain.validator()
+    validator = Contract(domain.contract)
     records = list(generate(domain, 500, mix=Mix(duplicates=0, late=0, out_of_order=0, malformed=0), seed=3))
     verdicts = [check_record(domain, validator, r.value) for r in records]
     assert all(v.valid for v in verdicts), [v.detail for v in verdicts if not v.valid][:3]
@@ -77,6 +77,27 @@ def test_third_domain_needs_configuration_only(catalog_with_clicks):
         (
             lambda d: d.update(gold={"gold.daily_sales_by_city": {"grain": ["event_date"], "measures": {"n": "1"}}}),
             r"gold table gold.daily_sales_by_city is missing columns \['n'\]",
+        ),
+        # silver and generator are typed when loaded: a wrong key names the file and the key
+        (lambda d: d.update(silver={"colums": {"page": "page"}}), r"clicks.yaml: silver: unknown keys \['colums'\]"),
+        (lambda d: d.update(silver={"rules": {"r": "true"}}), r"clicks.yaml: silver.columns: give each"),
+        (lambda d: d.update(silver={"columns": {"page": 1}}), r"silver.columns: must map names to Spark SQL"),
+        (lambda d: d["generator"].update(feilds={}), r"clicks.yaml: generator: unknown keys \['feilds'\]"),
+        (
+            lambda d: d["generator"]["fields"].update(pages={"choices": ["home"]}),
+            r"generator.fields.pages: \['pages'\] are not fields of the contract",
+        ),
+        (
+            lambda d: d["generator"]["fields"].update(page={"choice": ["home"]}),
+            r"generator.fields.page: needs exactly one of",
+        ),
+        (
+            lambda d: d["generator"]["fields"].update(session_id={"pool": "s-", "sise": 3}),
+            r"generator.fields.session_id: a pool rule takes \['pool', 'size'\]; check \['sise', 'size'\]",
+        ),
+        (
+            lambda d: d["generator"]["fields"].update(page={"when_null": "nope", "then": "a", "else": "b"}),
+            r"when_null names 'nope', which is not a field of the contract",
         ),
     ],
 )

@@ -41,3 +41,14 @@ def test_password_with_url_characters_is_escaped(settings):
     url = make_url(catalog_properties(settings)["uri"])
     assert url.password == "p@ss:word/1"
     assert url.username == "lakehouse"
+
+
+def test_the_settings_spark_submit_is_given_hold_no_credential(settings):
+    from lakehouse.engines.spark import session_conf, spark_conf
+
+    shared, full = session_conf(settings), spark_conf(settings)
+    assert shared.items() <= full.items()  # one home: the session is built from the same settings
+    secrets = ("ak", "sk/with+odd@chars", "p@ss:word/1")
+    assert set(shared.values()).isdisjoint(secrets)
+    assert not [v for v in shared.values() for s in secrets[1:] if s in v]
+    assert set(secrets) <= set(full.values())

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from lakehouse.domains import load_domains
-from lakehouse.events.contracts import check_record, parse_event_time
+from lakehouse.events.contracts import Contract, check_record, parse_event_time
 from lakehouse.events.generator import MALFORMED_KINDS, Mix, generate, roman
 from lakehouse.settings import PROJECT_ROOT
 from tests.contract_corpus import fuzzed
@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 def test_each_kind_gets_the_verdict_it_should(name):
     domain = DOMAINS[name]
-    validator = domain.validator()
+    validator = Contract(domain.contract)
     records = list(generate(domain, 5000, mix=Mix(0.05, 0.05, 0.05, 0.05), days=2, seed=11, clock=lambda: NOW))
     kinds = Counter(r.kind for r in records)
     assert sum(kinds.values()) == 5000
@@ -100,20 +100,20 @@ def test_conversions_numerals_match_inputs():
 )
 def test_odd_inputs_are_rejected_with_a_reason(value, reason):
     domain = DOMAINS["sales"]
-    assert check_record(domain, domain.validator(), value).reason == reason
+    assert check_record(domain, Contract(domain.contract), value).reason == reason
 
 
 def test_event_time_without_offset_is_rejected():
     domain = DOMAINS["sales"]
     event = json.loads(next(generate(domain, 1, mix=Mix(0, 0, 0, 0), seed=1)).value)
     event["event_time"] = "2026-11-20T10:00:00"
-    verdict = check_record(domain, domain.validator(), json.dumps(event).encode())
+    verdict = check_record(domain, Contract(domain.contract), json.dumps(event).encode())
     assert verdict.reason in ("invalid_event_time", "contract_violation")
 
 
 def test_no_input_of_any_shape_raises():
     domain = DOMAINS["sales"]
-    validator = domain.validator()
+    validator = Contract(domain.contract)
     for value in fuzzed(domain):
         verdict = check_record(domain, validator, value)
         assert verdict.valid or verdict.reason  # never an exception
@@ -145,12 +145,14 @@ def test_reason_order_is_explicit_missing_then_type_then_other():
     event.pop("currency")
     event["quantity"] = "many"
     event["country"] = "germany"
-    assert check_record(domain, domain.validator(), json.dumps(event).encode()).reason == "missing_field"
+    assert check_record(domain, Contract(domain.contract), json.dumps(event).encode()).reason == "missing_field"
     event["currency"] = "EUR"
-    assert check_record(domain, domain.validator(), json.dumps(event).encode()).reason == "wrong_type"
+    assert check_record(domain, Contract(domain.contract), json.dumps(event).encode()).reason == "wrong_type"
     event["quantity"] = 2
-    verdict = check_record(domain, domain.validator(), json.dumps(event).encode())
+    verdict = check_record(domain, Contract(domain.contract), json.dumps(event).encode())
     assert (verdict.reason, verdict.detail.split(":")[0]) == ("contract_violation", "country")
     nan = json.dumps(event).replace('"quantity": 2', '"quantity": NaN').encode()
     assert b"NaN" in nan
-    assert check_record(domain, domain.validator(), nan).reason == "invalid_json"  # not JSON, though Python reads it
+    assert (
+        check_record(domain, Contract(domain.contract), nan).reason == "invalid_json"
+    )  # not JSON, though Python reads it

@@ -100,10 +100,8 @@ def run_trigger(**options):
     from lakehouse.settings import load_settings
 
     lines: list[str] = []
-    states = trigger.main(
-        load_settings(), "silver_hourly", "sales", "2026-01-01T00:00", "2026-01-01T03:00",
-        backfill=False, dry_run=False, native=False, wait=True, log=lines.append, **options,
-    )  # fmt: skip
+    params = {"domain": "sales", "start_date": "2026-01-01T00:00", "end_date": "2026-01-01T03:00"}
+    states = trigger.main(load_settings(), "silver_hourly", params, log=lines.append, **options)
     return states, lines
 
 

@@ -77,7 +77,7 @@ def test_lakehouse_trigger_refuses_bad_ranges_before_calling_airflow(clean_env, 
     from lakehouse.settings import load_settings
 
     with pytest.raises(LakehouseError, match=message):
-        checked_window(load_settings(), dag_id, None, start, end, False, False, native)
+        checked_window(load_settings(), dag_id, {"start_date": start, "end_date": end}, native)
 
 
 @pytest.mark.parametrize("domain", [None, ""])
@@ -85,7 +85,8 @@ def test_lakehouse_trigger_without_a_domain_runs_every_domain(clean_env, domain)
     from lakehouse.orchestration.trigger import checked_window
     from lakehouse.settings import load_settings
 
-    window = checked_window(load_settings(), "gold_daily", domain, "2026-01-01", "2026-01-02", False, False, False)
+    params = {"domain": domain, "start_date": "2026-01-01", "end_date": "2026-01-02"}
+    window = checked_window(load_settings(), "gold_daily", params)
     assert window.domains == ("conversions", "sales")
 
 
@@ -93,5 +94,6 @@ def test_a_native_backfill_may_span_more_than_one_runs_maximum(clean_env):
     from lakehouse.orchestration.trigger import checked_window
     from lakehouse.settings import load_settings
 
-    window = checked_window(load_settings(), "silver_hourly", "sales", "2026-01-01", "2026-03-01", False, False, True)
+    params = {"domain": "sales", "start_date": "2026-01-01", "end_date": "2026-03-01"}
+    window = checked_window(load_settings(), "silver_hourly", params, native=True)
     assert (window.domains, window.end - window.start) == (("sales",), timedelta(days=59))

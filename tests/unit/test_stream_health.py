@@ -8,8 +8,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from lakehouse.orchestration import health
-from lakehouse.streaming import operations
-from lakehouse.streaming.operations import StreamStatus
+from lakehouse.services import streams
+from lakehouse.services.streams import StreamStatus
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)  # the checks' clock, passed in: ages are exact
 
@@ -47,10 +47,10 @@ def test_check_fails_loudly_skips_a_stream_nobody_started_and_passes_a_healthy_o
 
     settings = load_settings()
     for item, outcome in ((status(age_s=900), AirflowFailException), (status(state="STOPPED"), AirflowSkipException)):
-        monkeypatch.setattr(operations, "status", lambda _settings, _domain=None, item=item: [item])
+        monkeypatch.setattr(streams, "status", lambda _settings, _domain=None, item=item: [item])
         with pytest.raises(outcome, match="sales"):
             health.check_stream(settings, "sales", NOW)
-    monkeypatch.setattr(operations, "status", lambda _settings, _domain=None: [status()])
+    monkeypatch.setattr(streams, "status", lambda _settings, _domain=None: [status()])
     assert health.check_stream(settings, "sales", NOW) == {
         "domain": "sales",
         "state": "RUNNING",

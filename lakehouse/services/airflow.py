@@ -2,7 +2,7 @@
 supervisord programs on the project's PostgreSQL, configured only through AIRFLOW__* variables
 computed from the shared settings (credentials from .env, never written to airflow.cfg).
 
-    python -m lakehouse.orchestration.airflow_service <component>
+    python -m lakehouse.services.airflow <component>
 
 runs one Airflow component with that environment (what the supervisord programs, and the Docker
 Compose services, execute); `init` prepares the database, its schema and the pools.
@@ -21,6 +21,14 @@ from lakehouse.settings import Settings
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW = Path(sys.executable).parent / "airflow"  # this venv's CLI
+
+# Two runs never MERGE the same layer's tables at once: every task writing a layer takes the
+# layer's pool, which has one slot (created when the embedded Airflow starts, or by `airflow pools set`).
+POOLS = {
+    "lakehouse_bronze": "Kafka -> bronze replays (one at a time)",
+    "lakehouse_silver": "bronze -> silver MERGEs (one at a time)",
+    "lakehouse_gold": "silver -> gold MERGEs (one at a time)",
+}
 
 
 def airflow_home(settings: Settings) -> Path:
@@ -76,7 +84,6 @@ def prepare(settings: Settings) -> None:
     import subprocess
 
     from lakehouse.errors import ServiceError
-    from lakehouse.orchestration.dag_support import POOLS
     from lakehouse.services import postgres
 
     home = airflow_home(settings)

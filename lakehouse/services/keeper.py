@@ -1,6 +1,6 @@
 """The keeper of one domain's stream job on the Flink session cluster (`stream-<domain>` under supervisord).
 
-    python -m lakehouse.streaming.keeper --domain sales
+    python -m lakehouse.services.keeper --domain sales
 
 It submits flink_jobs/bronze_ingest.py with `flink run` (resuming from the domain's latest
 savepoint or retained checkpoint), or adopts the job if it is already running, then watches it
@@ -27,13 +27,10 @@ from lakehouse.errors import LakehouseError, ServiceError
 from lakehouse.services import flink
 from lakehouse.settings import Settings, load_settings
 from lakehouse.streaming.checkpoints import mark_unusable, restore_points, savepoint_dir
+from lakehouse.streaming.names import job_name
 
 POLL_S = 2.0
 LOST_AFTER_S = 30.0  # the REST API unreachable this long: the cluster is gone, start over
-
-
-def job_name(domain: str) -> str:
-    return f"bronze-ingest-{domain}"
 
 
 def log(message: str) -> None:

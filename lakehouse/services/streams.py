@@ -13,10 +13,10 @@ from lakehouse.errors import LakehouseError, ServiceError
 from lakehouse.events.read import group_position
 from lakehouse.events.topics import ensure_topics
 from lakehouse.services import flink
-from lakehouse.services.embedded import stream_program_name
 from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import Settings
-from lakehouse.streaming.checkpoints import consumer_group, latest_restore_point
+from lakehouse.streaming.checkpoints import latest_restore_point
+from lakehouse.streaming.names import consumer_group, job_name, program_name
 
 
 def running_supervisor(settings: Settings) -> Supervisor:
@@ -31,17 +31,17 @@ def start(settings: Settings, domain_name: str | None) -> Domain:
     supervisor = running_supervisor(settings)
     ensure_topics(settings, [domain])
     try:
-        supervisor.start(stream_program_name(domain.name))
+        supervisor.start(program_name(domain.name))
     except xmlrpc.client.Fault as fault:  # a domain added after `make up`
         raise ServiceError(
-            f"{stream_program_name(domain.name)} is unknown to supervisord: restart the stack (make down && make up)"
+            f"{program_name(domain.name)} is unknown to supervisord: restart the stack (make down && make up)"
         ) from fault
     return domain
 
 
 def stop(settings: Settings, domain_name: str | None) -> Domain:
     domain = get_domain(settings.definitions_dir, domain_name)
-    running_supervisor(settings).stop(stream_program_name(domain.name))
+    running_supervisor(settings).stop(program_name(domain.name))
     return domain
 
 
@@ -65,8 +65,6 @@ class StreamStatus:
 
 def flink_job(settings: Settings, domain: str) -> dict | None:
     """The domain's job on the session cluster with its metrics, or None if there is none."""
-    from lakehouse.streaming.keeper import job_name
-
     try:
         job = flink.alive_job(settings, job_name(domain))
         return None if job is None else {"id": job["jid"], **flink.job_metrics(settings, job["jid"])}
@@ -92,7 +90,7 @@ def status(settings: Settings, domain_name: str | None = None) -> list[StreamSta
         info = {"statename": "STOPPED", "pid": 0}
         if up:
             try:
-                info = supervisor.process(stream_program_name(domain.name))
+                info = supervisor.process(program_name(domain.name))
             except xmlrpc.client.Fault:
                 info = {"statename": "UNKNOWN", "pid": 0}
         elif flink_job(settings, domain.name):
