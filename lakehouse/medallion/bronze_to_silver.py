@@ -15,11 +15,9 @@ from datetime import datetime
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.domains import Domain
+from lakehouse.domains import QUARANTINE, Domain
 from lakehouse.medallion import quality, silver, wap
 from lakehouse.medallion.runs import RunResult, fault_point, job_run, timed
-
-QUARANTINE = "silver.quarantine"
 
 
 def run(
