@@ -17,6 +17,7 @@ from airflow.sdk import dag
 from lakehouse.orchestration.dag_support import (
     DEFAULT_ARGS,
     SparkJobOperator,
+    lineage,
     plan_spark_jobs,
     run_params,
     spark_submit_kwargs,
@@ -36,7 +37,11 @@ from lakehouse.orchestration.dag_support import (
 )
 def bronze_replay():
     SparkJobOperator.partial(
-        task_id="kafka_to_bronze", pool="lakehouse_bronze", **spark_submit_kwargs("kafka_to_bronze")
+        task_id="kafka_to_bronze",
+        pool="lakehouse_bronze",
+        inlets=lineage("topic"),
+        outlets=lineage("bronze", "dead_letter"),
+        **spark_submit_kwargs("kafka_to_bronze"),
     ).expand(application_args=plan_spark_jobs())
 
 

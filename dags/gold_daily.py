@@ -21,6 +21,7 @@ from lakehouse.orchestration.dag_support import (
     DEFAULT_ARGS,
     GOLD_PUBLISHED,
     SparkJobOperator,
+    lineage,
     plan_jobs,
     plan_spark_jobs,
     run_params,
@@ -67,7 +68,11 @@ def gold_daily():
     ready = silver_complete()
     plan_spark_jobs() >> ready
     jobs = SparkJobOperator.partial(
-        task_id="silver_to_gold", pool="lakehouse_gold", **spark_submit_kwargs("silver_to_gold")
+        task_id="silver_to_gold",
+        pool="lakehouse_gold",
+        inlets=lineage("silver"),
+        outlets=lineage("gold"),
+        **spark_submit_kwargs("silver_to_gold"),
     ).expand(application_args=ready)
 
     # none_failed: a day with nothing to recompute (no mapped job) is published too.

@@ -48,6 +48,8 @@ def maintenance():
         chosen = get_current_context()["params"]["namespaces"]
         return [["--namespace", namespace]] if namespace in chosen else []
 
+    # No outlets: compaction and expiry rewrite files, not data. As outlets, every table would show
+    # maintenance as its producer in the Assets view, with an update event each night.
     previous = None
     for namespace in NAMESPACES:
         pool = f"lakehouse_{namespace}"

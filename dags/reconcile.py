@@ -20,6 +20,7 @@ from lakehouse.orchestration.dag_support import (
     DEFAULT_ARGS,
     GOLD_PUBLISHED,
     SparkJobOperator,
+    lineage,
     not_yet_reconcilable,
     reconcile_jobs,
     run_params,
@@ -53,10 +54,14 @@ def reconcile():
             print(line)
         return PokeReturnValue(is_done=not waiting, xcom_value=jobs)
 
-    # The gold pool: it reads gold, and never runs beside a gold MERGE.
-    SparkJobOperator.partial(task_id="reconcile", pool="lakehouse_gold", **spark_submit_kwargs("reconcile")).expand(
-        application_args=promoted(plan())
-    )
+    # The gold pool: it reads gold, and never runs beside a gold MERGE. Its inlets are every layer;
+    # it writes only ops.reconciliation, bookkeeping like ops.job_runs, which are not assets.
+    SparkJobOperator.partial(
+        task_id="reconcile",
+        pool="lakehouse_gold",
+        inlets=lineage("topic", "bronze", "dead_letter", "silver", "quarantine", "gold"),
+        **spark_submit_kwargs("reconcile"),
+    ).expand(application_args=promoted(plan()))
 
 
 reconcile()

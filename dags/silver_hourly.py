@@ -15,6 +15,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag
 from lakehouse.orchestration.dag_support import (
     DEFAULT_ARGS,
     SparkJobOperator,
+    lineage,
     plan_spark_jobs,
     run_params,
     spark_submit_kwargs,
@@ -34,7 +35,11 @@ from lakehouse.orchestration.dag_support import (
 )
 def silver_hourly():
     SparkJobOperator.partial(
-        task_id="bronze_to_silver", pool="lakehouse_silver", **spark_submit_kwargs("bronze_to_silver")
+        task_id="bronze_to_silver",
+        pool="lakehouse_silver",
+        inlets=lineage("bronze"),
+        outlets=lineage("silver", "quarantine"),
+        **spark_submit_kwargs("bronze_to_silver"),
     ).expand(application_args=plan_spark_jobs(source="bronze"))
 
 

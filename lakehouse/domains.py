@@ -119,6 +119,11 @@ def parse_quality(raw: dict | None, gold: tuple[GoldTable, ...], where: str) -> 
     return Quality(silver=parse_checks(raw.get("silver"), f"{where}: quality.silver"), gold=tables)
 
 
+# Not in a domain's YAML: one table holds every domain's rows failing their silver rules
+# (each row names its domain).
+QUARANTINE = "silver.quarantine"
+
+
 @dataclass(frozen=True)
 class Silver:
     """Bronze -> silver: each silver column a Spark SQL expression over the payload's fields and

@@ -13,11 +13,10 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.domains import QUARANTINE
 from lakehouse.jobs import JobRequest
 from lakehouse.medallion import quality, silver, wap
 from lakehouse.medallion.runs import RunResult, fault_point, job_run, timed
-
-QUARANTINE = "silver.quarantine"
 
 
 def run(spark: SparkSession, request: JobRequest) -> RunResult:

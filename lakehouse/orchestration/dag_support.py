@@ -17,7 +17,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Asset, Param, get_current_context, task
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from lakehouse.domains import load_domains
+from lakehouse.domains import QUARANTINE, Domain, get_domain, load_domains
 from lakehouse.errors import DriftFound, QualityGateFailed
 from lakehouse.jobs import command_line
 from lakehouse.settings import Settings, load_settings
@@ -101,11 +101,49 @@ FINAL_EXIT_CODES = {
 GOLD_PUBLISHED = Asset(name="lakehouse_gold_daily", uri="lakehouse://gold/daily")
 
 
+def table_asset(identifier: str) -> Asset:
+    """The Asset of the Iceberg table `namespace.table`, named as in SQL. No provider registers
+    the iceberg scheme, so Airflow keeps the URI as written (it checks only its form)."""
+    namespace, table = identifier.split(".")
+    return Asset(name=identifier, uri=f"iceberg://{settings().catalog.name}/{namespace}/{table}")
+
+
+def domain_assets(domain: Domain) -> dict[str, list[Asset]]:
+    """The domain's assets by layer: its topic (in the Kafka provider's kafka://<broker>/<topic>
+    scheme, which the provider validates) and its tables."""
+    tables = domain.tables
+    return {
+        "topic": [
+            Asset(name=domain.topic.name, uri=f"kafka://{settings().kafka.bootstrap_servers}/{domain.topic.name}")
+        ],
+        "bronze": [table_asset(tables.bronze)],
+        "dead_letter": [table_asset(tables.dead_letter)],
+        "silver": [table_asset(tables.silver)],
+        "quarantine": [table_asset(QUARANTINE)],
+        "gold": [table_asset(g.table) for g in domain.gold],
+    }
+
+
+def lineage(*layers: str) -> list[Asset]:
+    """Every domain's assets of `layers`, each once (domains share the dead letters and the
+    quarantine): the inlets or outlets of a task mapped over the domains, which Airflow reads at
+    parse time, for the task, not per mapped instance."""
+    domains = load_domains(settings().definitions_dir).values()
+    return list(dict.fromkeys(a for d in domains for layer in layers for a in domain_assets(d)[layer]))
+
+
 class SparkJobOperator(SparkSubmitOperator):
     """spark-submit a spark_jobs/ script. A failed quality gate or reconciliation fails the task
     at once (FINAL_EXIT_CODES); other failures are retried."""
 
     def execute(self, context):
+        # The outlets name every domain's tables (see lineage): a domain's instance reports only
+        # its own as updated (Airflow reads the outlets after execute), and a dry run none.
+        args = list(self.application_args or [])
+        if "--domain" in args:
+            own = domain_assets(get_domain(settings().definitions_dir, args[args.index("--domain") + 1]))
+            mine = {a for assets in own.values() for a in assets}
+            self.outlets = [] if "--dry-run" in args else [a for a in self.outlets if a in mine]
         try:
             return super().execute(context)
         except AirflowException:

@@ -87,6 +87,57 @@ def test_tasks_use_spark_submit_pools_and_retries(dags):
     assert all(t.partial_kwargs["application"].endswith("spark_jobs/maintain.py") for t in maintain)
 
 
+def test_assets_trace_each_domain_from_kafka_through_bronze_and_silver_to_gold(dags):
+    from airflow.sdk import Asset
+
+    from lakehouse.orchestration.dag_support import settings, table_asset
+
+    tasks = {t.task_id: t for dag in dags.values() for t in dag.tasks}
+    replay, silver, gold = tasks["kafka_to_bronze"], tasks["bronze_to_silver"], tasks["silver_to_gold"]
+    domains = load_domains(PROJECT_ROOT / "catalog").values()
+    assert domains
+    for domain in domains:
+        bronze_table, silver_table = table_asset(domain.tables.bronze), table_asset(domain.tables.silver)
+        assert domain.topic.name in {a.name for a in replay.inlets}
+        assert {bronze_table, table_asset(domain.tables.dead_letter)} <= set(replay.outlets)
+        assert bronze_table in silver.inlets and silver_table in silver.outlets
+        assert silver_table in gold.inlets and {table_asset(g.table) for g in domain.gold} <= set(gold.outlets)
+        assert {bronze_table, silver_table} <= set(tasks["reconcile"].inlets)
+    assert table_asset("silver.quarantine") in silver.outlets
+    assert table_asset("silver.sales_orders") == Asset(
+        name="silver.sales_orders", uri=f"iceberg://{settings().catalog.name}/silver/sales_orders"
+    )
+    broker = settings().kafka.bootstrap_servers
+    assert [a.uri for a in replay.inlets] == [f"kafka://{broker}/{d.topic.name}" for d in domains]
+    assert not any(t.outlets for t in dags["maintenance"].tasks)  # it rewrites files, not data
+    # Airflow activates an asset only if no other one has its name or its URI.
+    assets = {(a.name, a.uri) for t in tasks.values() for a in [*t.inlets, *t.outlets]}
+    assert len({name for name, _ in assets}) == len({uri for _, uri in assets}) == len(assets)
+
+
+def test_a_domains_job_reports_only_its_own_tables_updated(dags, monkeypatch):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    from lakehouse.orchestration.dag_support import SparkJobOperator, lineage
+
+    monkeypatch.setattr(SparkSubmitOperator, "execute", lambda self, context: None)
+
+    def updated(*args: str) -> set[str]:
+        job = SparkJobOperator(
+            task_id="job", application="job.py", application_args=args, outlets=lineage("silver", "quarantine")
+        )
+        job.execute({})
+        return {a.name for a in job.outlets}
+
+    assert updated("--domain", "sales") == {"silver.sales_orders", "silver.quarantine"}
+    assert updated("--domain", "sales", "--dry-run") == set()
+    assert updated("--namespace", "silver") == {
+        "silver.conversions_requests",
+        "silver.sales_orders",
+        "silver.quarantine",
+    }
+
+
 def test_param_schemas_and_their_validation(dags):
     domains = [None, *sorted(load_domains(PROJECT_ROOT / "catalog"))]
     for dag_id in ("silver_hourly", "gold_daily", "bronze_replay"):
