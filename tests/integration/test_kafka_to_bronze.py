@@ -22,7 +22,7 @@ from lakehouse.events.topics import ensure_topics
 from lakehouse.medallion import kafka_to_bronze
 from lakehouse.settings import PROJECT_ROOT
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def bronze_ids(catalog, domain, ids) -> list[str]:
