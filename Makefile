@@ -38,8 +38,8 @@ catalog-init: ## Create missing tables and apply compatible schema changes from 
 test: setup ## Run the whole test suite (starts its own services on free ports)
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-fast: setup ## Run only the tests that need no services
-	@$(VENV)/bin/python -m pytest -m "not services and not spark" $(PYTEST_ARGS)
+test-fast: setup ## Run tests/unit: no services (a local SparkSession for the pure transforms)
+	@$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: setup ## Benchmarks on a private stack (medallion jobs, then streaming); prints figures, asserts nothing
 	@$(VENV)/bin/python -m benchmarks.medallion $(MEDALLION_ARGS)

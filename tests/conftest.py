@@ -9,16 +9,39 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 from lakehouse.services.isolated import isolated_environment, remove_isolated_state
 from lakehouse.settings import Settings, load_settings
 
+TESTS = Path(__file__).parent
+# The fixtures that start (or point at) the embedded stack; each of them needs stack_env.
+SERVICE_FIXTURES = {"stack_env", "settings", "stack", "airflow", "iceberg_catalog", "spark"}
+
 
 def pytest_collection_modifyitems(items):
-    """The demo tests stop and restart every service: they run last."""
-    items.sort(key=lambda item: item.get_closest_marker("demo") is not None)
+    """Markers by folder: tests/integration is `services`, tests/unit is `unit` and may use no
+    service fixture; a test with a SparkSession is `spark`. Unit tests run after integration ones
+    (so `local_spark` reuses the stack's SparkSession, never the reverse), demo tests last of those."""
+    misplaced = []
+    for item in items:
+        if item.path.is_relative_to(TESTS / "integration"):
+            item.add_marker(pytest.mark.services)
+        elif item.path.is_relative_to(TESTS / "unit"):
+            item.add_marker(pytest.mark.unit)
+            if "stack_env" in item.fixturenames:  # a fixture of the file's own named `settings` is fine
+                misplaced.append(f"{item.nodeid} uses {', '.join(sorted(SERVICE_FIXTURES & set(item.fixturenames)))}")
+        if {"spark", "local_spark"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.spark)
+    if misplaced:
+        raise pytest.UsageError(
+            "unit tests need no services; move these to tests/integration:\n  " + "\n  ".join(misplaced)
+        )
+    items.sort(
+        key=lambda item: (item.get_closest_marker("unit") is not None, item.get_closest_marker("demo") is not None)
+    )
 
 
 @pytest.fixture
@@ -94,4 +117,34 @@ def spark(stack):
     session.stop()
     # py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after
     # pytest closed the stream its log handler writes to ("--- Logging error ---" in every run).
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def local_spark():
+    """A SparkSession without the stack, for pure DataFrame transforms: the running one if any
+    (the stack's, when integration tests ran first), else a local one. Never before `spark`:
+    get_spark's getOrCreate would return this session, whose JVM has no Iceberg jars; hence unit
+    tests run after integration ones (pytest_collection_modifyitems)."""
+    from pyspark.sql import SparkSession
+
+    from lakehouse.engines.java import ensure_java_home
+
+    running = SparkSession.getActiveSession()
+    if running is not None:
+        yield running
+        return
+    ensure_java_home()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python UDFs run in this venv (see get_spark)
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("lakehouse-unit-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
     logging.getLogger("py4j").setLevel(logging.WARNING)

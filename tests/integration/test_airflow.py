@@ -24,7 +24,7 @@ from lakehouse.orchestration.client import RejectedRequest
 from lakehouse.orchestration.params import InvalidParams
 from tests.medallion_data import append_bronze, assert_gold_matches, event, expected_sales, silver_rows, simulate
 
-pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 DAY = datetime(2026, 3, 12, tzinfo=UTC)
 MIX = Mix(duplicates=0.06, late=0.05, out_of_order=0.05, malformed=0)

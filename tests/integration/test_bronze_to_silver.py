@@ -15,7 +15,7 @@ from lakehouse.jobs import JobRequest
 from lakehouse.medallion.bronze_to_silver import run
 from tests.medallion_data import KafkaMeta, bronze_row
 
-pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 HOUR = datetime(2026, 3, 1, 10, tzinfo=UTC)
 

@@ -9,8 +9,6 @@ import yaml
 from lakehouse.settings import PROJECT_ROOT
 from tests.helpers import run_cli
 
-pytestmark = pytest.mark.services
-
 
 def metadata_locations(catalog, definitions_dir):
     from lakehouse.catalog.definitions import load_definitions

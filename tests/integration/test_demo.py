@@ -31,7 +31,7 @@ from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import PROJECT_ROOT
 from lakehouse.streaming.names import consumer_group, program_name
 
-pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.demo, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.slow, pytest.mark.demo, pytest.mark.timeout(2400)]
 
 DEMO_ENV = {
     "LAKEHOUSE_DEMO__HISTORY_EVENTS": "3000",

@@ -7,12 +7,8 @@ which is written in PyIceberg's types."""
 import os
 import subprocess
 
-import pytest
-
 from lakehouse.services import flink
 from lakehouse.settings import PROJECT_ROOT
-
-pytestmark = pytest.mark.services
 
 FLINK_PYTHON = PROJECT_ROOT / ".venv-flink/bin/python"
 

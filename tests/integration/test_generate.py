@@ -4,7 +4,6 @@ import json
 import time
 import uuid
 
-import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from lakehouse.domains import get_domain
@@ -12,8 +11,6 @@ from lakehouse.events.contracts import Contract, check_record
 from lakehouse.events.send import read_event_ids
 from lakehouse.services import kafka
 from tests.helpers import run_cli
-
-pytestmark = pytest.mark.services
 
 
 def test_topics_are_created_from_configuration_idempotently(stack):

@@ -23,7 +23,7 @@ from lakehouse.medallion.runs import FAULT_VARIABLE, InjectedFault, current_snap
 from lakehouse.settings import PROJECT_ROOT
 from tests.medallion_data import append_bronze, assert_gold_matches, expected_sales, gold_rows, simulate
 
-pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 END = datetime(2025, 3, 3, tzinfo=UTC)
 

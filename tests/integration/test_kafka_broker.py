@@ -12,8 +12,6 @@ from lakehouse.events.read import end_offsets, read_range
 from lakehouse.events.topics import ensure_topics, topic_config
 from lakehouse.services import kafka
 
-pytestmark = pytest.mark.services
-
 
 def new_topic(settings, partitions=1) -> str:
     name = f"broker-{uuid.uuid4().hex[:8]}"

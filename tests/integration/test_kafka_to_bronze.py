@@ -23,7 +23,7 @@ from lakehouse.jobs import JobRequest
 from lakehouse.medallion import kafka_to_bronze
 from lakehouse.settings import PROJECT_ROOT
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def bronze_ids(catalog, domain, ids) -> list[str]:

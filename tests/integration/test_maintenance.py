@@ -22,8 +22,6 @@ from lakehouse.catalog.sync import init_catalog
 from lakehouse.medallion import maintenance
 from lakehouse.services import s3
 
-pytestmark = [pytest.mark.services, pytest.mark.spark]
-
 HOUR = datetime(2024, 10, 1, 10, tzinfo=UTC)  # the closed hour; the next one is "open"
 
 

@@ -31,7 +31,7 @@ from tests.medallion_data import (
     snapshots,
 )
 
-pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 MIX = Mix(duplicates=0.06, late=0.05, out_of_order=0.05, malformed=0)
 

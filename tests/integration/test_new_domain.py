@@ -17,7 +17,7 @@ from lakehouse.services import flink
 from lakehouse.streaming.names import job_name
 from tests.helpers import run_cli, write_clicks_catalog
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_config_only_domain_end_to_end(stack, iceberg_catalog, tmp_path):

@@ -18,8 +18,6 @@ from lakehouse.medallion import bronze_to_silver, quality, silver_to_gold, wap
 from lakehouse.medallion.runs import current_snapshot
 from tests.medallion_data import append_bronze, event, simulate
 
-pytestmark = [pytest.mark.services, pytest.mark.spark]
-
 CLEAN = Mix(duplicates=0.05, late=0, out_of_order=0, malformed=0)
 
 
@@ -161,41 +159,3 @@ def test_a_gold_batch_that_fails_its_gate_publishes_no_table(
     assert all(wap.branch_name("gold-gate-2024-09-12") in branches(spark, t) for t in tables)
     published = silver_to_gold.run(spark, JobRequest(sales, day, day + timedelta(days=1)))
     assert published.status == "success" and all(current_snapshot(spark, t) != before[t] for t in tables)
-
-
-def test_pandas_and_spark_data_sources_give_the_same_verdicts(spark, sales):
-    """Small batches are validated with GX's pandas data source, large ones with its Spark one
-    (quality.pandas_max_rows): both must judge a batch alike."""
-    good = {"order_id": "o-1", "event_id": "e-1", "unit_price_cents": 500, "city": "Paris", "country": "FR"}
-    rows = [
-        good,
-        {**good, "event_id": "e-2", "order_id": None},  # not null: fails
-        {**good, "event_id": "e-2", "unit_price_cents": 0},  # unique (e-2 twice) and between: fail
-        {**good, "event_id": "e-4", "city": "Springfield", "country": "fr"},  # in set (warn), regex: fail
-    ]
-    frame = spark.createDataFrame(
-        [{**r, "quantity": 3} for r in rows],
-        "order_id string, event_id string, unit_price_cents bigint, city string, country string, quantity int",
-    ).cache()
-    batch = quality.Batch(
-        "silver.sales_orders", "silver_sales_orders_engines", frame, quality.suite_expectations(sales.quality.silver)
-    )
-    try:
-        verdicts = {}
-        for engine, limit in (("pandas", 10), ("spark", 0)):
-            [report] = quality.validate(spark, [batch], f"engines-{engine}", pandas_max_rows=limit)
-            verdicts[engine] = {
-                o.expectation: (o.success, o.unexpected_count, sorted(map(str, o.sample or [])))
-                for o in report.outcomes
-            }
-    finally:
-        frame.unpersist()
-    assert verdicts["pandas"] == verdicts["spark"]
-    assert verdicts["spark"] == {
-        "expect_column_values_to_not_be_null": (False, 1, ["None"]),
-        "expect_column_values_to_be_unique": (False, 2, ["e-2", "e-2"]),
-        "expect_column_values_to_be_between": (False, 1, ["0"]),
-        "expect_column_values_to_be_in_set": (False, 1, ["Springfield"]),
-        "expect_column_values_to_match_regex": (False, 1, ["fr"]),
-        "expect_column_mean_to_be_between": (True, None, []),
-    }

@@ -26,7 +26,7 @@ from lakehouse.jobs import JobRequest
 from lakehouse.medallion import bronze_to_silver, kafka_to_bronze, reconcile, silver_to_gold
 from lakehouse.medallion.runs import current_snapshot
 
-pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 GOLD = "gold.daily_usage_by_user"
 

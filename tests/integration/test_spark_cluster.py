@@ -25,7 +25,7 @@ from lakehouse.services.supervisor import Supervisor
 from lakehouse.settings import PROJECT_ROOT, load_settings
 from tests.integration.test_bronze_to_silver import append, bronze_rows
 
-pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 HOUR = datetime(2025, 6, 1, 7, tzinfo=UTC)  # this module's own ingestion hour
 

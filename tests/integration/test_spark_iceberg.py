@@ -8,7 +8,7 @@ import pytest
 
 from lakehouse.services import postgres, s3
 
-pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

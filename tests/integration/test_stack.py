@@ -6,7 +6,6 @@ import time
 import uuid
 
 import pyarrow as pa
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
@@ -14,8 +13,6 @@ from lakehouse.services import kafka, s3
 from lakehouse.services import stack as embedded_stack
 from lakehouse.services.ports import port_in_use
 from lakehouse.services.supervisor import Supervisor
-
-pytestmark = pytest.mark.services
 
 
 def consume(settings, group: str, topic: str, count: int, timeout_s: float = 60):

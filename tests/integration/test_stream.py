@@ -42,7 +42,7 @@ from lakehouse.streaming.checkpoints import (
 )
 from lakehouse.streaming.names import consumer_group, job_name, program_name
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 GARBAGE = [None, b"", b"\x00\xff\xfe garbage", b"[" * 3000 + b"]" * 3000, b"null", b'{"event_id": 1}', b"x" * 100_000]
 

@@ -1,6 +1,6 @@
 """The pure transformations of the medallion jobs, on small hand-made inputs.
 
-Spark ones use the session's shared SparkSession (no tables are read or written)."""
+Spark ones use `local_spark` (no stack: no tables are read or written)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from lakehouse.medallion.kafka_to_bronze import bronze_rows, dead_letter_rows, j
 from lakehouse.settings import PROJECT_ROOT
 
 T0 = datetime(2025, 6, 1, 10, tzinfo=UTC)
-pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,7 @@ def order(event_id, partition, offset, minutes=0, quantity=1):
     return ("sales.events", partition, offset, T0.replace(tzinfo=None), json.dumps(body).encode())
 
 
-def test_replay_keeps_the_first_copy_routes_malformed_and_flags_late_per_partition(spark, sales):
+def test_replay_keeps_the_first_copy_routes_malformed_and_flags_late_per_partition(local_spark, sales):
     """The replay's Kafka records -> (contract in mapInArrow) -> bronze rows and dead letters."""
     lateness = int(sales.allowed_lateness.total_seconds() // 60)
     records = [
@@ -64,7 +63,7 @@ def test_replay_keeps_the_first_copy_routes_malformed_and_flags_late_per_partiti
         ("sales.events", 1, 16, T0.replace(tzinfo=None), b"\xff"),
         ("sales.events", 1, 17, T0.replace(tzinfo=None), None),
     ]
-    kafka = spark.createDataFrame(
+    kafka = local_spark.createDataFrame(
         records, "topic string, partition int, offset long, timestamp timestamp, value binary"
     )
     judged = kafka.mapInArrow(judge(sales), "kafka_topic string, kafka_partition int, kafka_offset bigint, "
@@ -88,7 +87,7 @@ def frame(spark, rows, schema):
     return spark.createDataFrame(rows, schema=schema)
 
 
-def test_dedup_newest_version_wins_then_first_arrival(spark):
+def test_dedup_newest_version_wins_then_first_arrival(local_spark):
     schema = "event_id string, event_time timestamp, ingested_at timestamp, _kafka_partition int, _kafka_offset long"
     t = T0.replace(tzinfo=None)
     rows = [
@@ -97,15 +96,15 @@ def test_dedup_newest_version_wins_then_first_arrival(spark):
         ("b", t, t + timedelta(hours=2), 0, 7),
         ("b", t, t + timedelta(hours=1), 1, 8),  # same version, arrived first
     ]
-    kept = silver.dedup(frame(spark, rows, schema)).orderBy("event_id").collect()
+    kept = silver.dedup(frame(local_spark, rows, schema)).orderBy("event_id").collect()
     assert [(r.event_id, r._kafka_offset) for r in kept] == [("a", 9), ("b", 8)]
 
 
-def test_first_failed_rule_names_the_first_rule_a_row_fails(spark, sales):
+def test_first_failed_rule_names_the_first_rule_a_row_fails(local_spark, sales):
     t = T0.replace(tzinfo=None)
     future = datetime(2999, 1, 1)  # after any clock the rule compares with: no need to read one here
     rows = [(1, "EUR", t), (0, "XYZ", t), (2, "XYZ", t), (3, None, t), (4, "EUR", future)]
-    checked = frame(spark, rows, "quantity int, currency string, event_time timestamp").select(
+    checked = frame(local_spark, rows, "quantity int, currency string, event_time timestamp").select(
         "quantity", silver.first_failed_rule(sales).alias("rule")
     )
     assert sorted(tuple(r) for r in checked.collect()) == [
@@ -132,9 +131,9 @@ SILVER = "event_date date, city string, salesman string, order_id string, quanti
 D1, D2 = date(2025, 6, 1), date(2025, 6, 2)
 
 
-def test_aggregate_measures_rank_and_types(spark):
+def test_aggregate_measures_rank_and_types(local_spark):
     source = frame(
-        spark,
+        local_spark,
         [
             (D1, "Porto", "x", "o1", 2, 100),
             (D1, "Porto", "y", "o1", 1, 300),  # one order, two lines
@@ -158,10 +157,10 @@ def test_aggregate_measures_rank_and_types(spark):
     assert top == [(D1, "y", 300, 1), (D1, "z", 300, 2), (D2, "x", 50, 1)]
 
 
-def test_changes_update_insert_and_delete_only_what_differs(spark):
+def test_changes_update_insert_and_delete_only_what_differs(local_spark):
     schema = "event_date date, city string, orders long, units long"
-    current = frame(spark, [(D1, "Porto", 1, 3), (D1, "Braga", 2, 2), (D1, None, 1, 1)], schema)
-    fresh = frame(spark, [(D1, "Porto", 1, 4), (D1, "Faro", 1, 1), (D1, None, 1, 1)], schema)
+    current = frame(local_spark, [(D1, "Porto", 1, 3), (D1, "Braga", 2, 2), (D1, None, 1, 1)], schema)
+    fresh = frame(local_spark, [(D1, "Porto", 1, 4), (D1, "Faro", 1, 1), (D1, None, 1, 1)], schema)
     delta = sorted((r.city or "", r.units, r[gold.DELETE_FLAG]) for r in gold.changes(fresh, current, CITY).collect())
     assert delta == [("Braga", None, True), ("Faro", 1, False), ("Porto", 4, False)]
     assert gold.changes(current, current, CITY).count() == 0  # nothing to do on a re-run
@@ -175,11 +174,11 @@ def test_merge_sql_is_null_safe_and_limited_to_the_dates():
     assert "UPDATE SET orders = s.orders, units = s.units, generated_at = s.generated_at, run_id = s.run_id" in sql
 
 
-def test_in_days_selects_whole_utc_days_as_ranges(spark):
+def test_in_days_selects_whole_utc_days_as_ranges(local_spark):
     predicate = silver.in_days("t", [D2, D1, date(2025, 6, 5)])
     assert predicate.count(" OR ") == 1  # D1 and D2 are one range
     moments = [datetime(2025, 5, 31, 23, 59, 59), datetime(2025, 6, 1), datetime(2025, 6, 2, 23), datetime(2025, 6, 3),
                datetime(2025, 6, 5, 12)]  # fmt: skip
-    picked = frame(spark, [(m,) for m in moments], "t timestamp").where(predicate).collect()
+    picked = frame(local_spark, [(m,) for m in moments], "t timestamp").where(predicate).collect()
     assert [r.t for r in picked] == moments[1:3] + moments[4:]
-    assert frame(spark, [(moments[0],)], "t timestamp").where(silver.in_days("t", [])).count() == 0
+    assert frame(local_spark, [(moments[0],)], "t timestamp").where(silver.in_days("t", [])).count() == 0

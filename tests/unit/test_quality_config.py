@@ -1,5 +1,5 @@
 """The quality gate's configuration: `quality:` in a domain's YAML, checked at load time and
-built into Great Expectations expectations without any service."""
+built into Great Expectations expectations, and its verdicts on a DataFrame, without any service."""
 
 from __future__ import annotations
 
@@ -74,3 +74,45 @@ def _table(name):
     from lakehouse.domains import GoldTable
 
     return GoldTable(table=name, grain=("event_date",), measures={"n": "count(*)"})
+
+
+def test_pandas_and_spark_data_sources_give_the_same_verdicts(local_spark, domains, tmp_path, monkeypatch):
+    """Small batches are validated with GX's pandas data source, large ones with its Spark one
+    (quality.pandas_max_rows): both must judge a batch alike."""
+    monkeypatch.setenv(quality.CONTEXT_DIR_VARIABLE, str(tmp_path / "quality"))
+    good = {"order_id": "o-1", "event_id": "e-1", "unit_price_cents": 500, "city": "Paris", "country": "FR"}
+    rows = [
+        good,
+        {**good, "event_id": "e-2", "order_id": None},  # not null: fails
+        {**good, "event_id": "e-2", "unit_price_cents": 0},  # unique (e-2 twice) and between: fail
+        {**good, "event_id": "e-4", "city": "Springfield", "country": "fr"},  # in set (warn), regex: fail
+    ]
+    frame = local_spark.createDataFrame(
+        [{**r, "quantity": 3} for r in rows],
+        "order_id string, event_id string, unit_price_cents bigint, city string, country string, quantity int",
+    ).cache()
+    batch = quality.Batch(
+        "silver.sales_orders",
+        "silver_sales_orders_engines",
+        frame,
+        quality.suite_expectations(domains["sales"].quality.silver),
+    )
+    try:
+        verdicts = {}
+        for engine, limit in (("pandas", 10), ("spark", 0)):
+            [report] = quality.validate(local_spark, [batch], f"engines-{engine}", pandas_max_rows=limit)
+            verdicts[engine] = {
+                o.expectation: (o.success, o.unexpected_count, sorted(map(str, o.sample or [])))
+                for o in report.outcomes
+            }
+    finally:
+        frame.unpersist()
+    assert verdicts["pandas"] == verdicts["spark"]
+    assert verdicts["spark"] == {
+        "expect_column_values_to_not_be_null": (False, 1, ["None"]),
+        "expect_column_values_to_be_unique": (False, 2, ["e-2", "e-2"]),
+        "expect_column_values_to_be_between": (False, 1, ["0"]),
+        "expect_column_values_to_be_in_set": (False, 1, ["Springfield"]),
+        "expect_column_values_to_match_regex": (False, 1, ["fr"]),
+        "expect_column_mean_to_be_between": (True, None, []),
+    }
