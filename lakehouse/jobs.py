@@ -2,8 +2,8 @@
 command line, ISO 8601 moments, and the audit table every run is recorded in.
 
 Every batch job takes the same command line, `--domain D --start T --end T [--backfill]
-[--dry-run]`; the DAGs write it (`JobRequest.args`), the jobs read it (`parser`), so it has
-one home.
+[--dry-run]`; the DAGs write it (`command_line`), the jobs read it (`parser`), so it has one
+home.
 """
 
 from __future__ import annotations
@@ -49,13 +49,6 @@ class JobRequest:
     backfill: bool = False
     dry_run: bool = False
     run_id: str | None = None
-
-    def args(self) -> list[str]:
-        return command_line(self.domain.name, self.start, self.end, self.backfill, self.dry_run)
-
-    @property
-    def span(self) -> str:
-        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
 def _timestamp(text: str) -> datetime:
