@@ -19,7 +19,21 @@ from pyspark.sql import functions as F
 from lakehouse.domains import Domain
 from lakehouse.events.contracts import Contract, check_record, parse_event_time
 from lakehouse.events.generator import Mix, generate
-from lakehouse.events.read import KafkaMeta
+
+
+@dataclass(frozen=True)
+class KafkaMeta:
+    """Where a record is in Kafka, and its record timestamp."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+
+    @property
+    def timestamp(self) -> datetime | None:
+        return None if self.timestamp_ms is None else datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
 
 # Rows written straight into bronze never came from Kafka: their topic is marked so that no
 # recovery replay takes their made-up offsets for bronze's position in the real topic, and no

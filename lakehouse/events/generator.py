@@ -20,7 +20,6 @@ from lakehouse.errors import ConfigError
 
 VALID_KINDS = ("valid", "late", "out_of_order")
 MALFORMED_KINDS = ("invalid_json", "missing_field", "wrong_type", "oversized")
-KINDS = (*VALID_KINDS, "duplicate", *MALFORMED_KINDS)
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,19 @@
-"""Read a bounded range of a topic with confluent-kafka: explicit partitions and offsets, no group.
+"""Where a topic ends and where a consumer group is, with confluent-kafka: what the replay and
+reconciliation bound their reads of a topic by (Spark's Kafka source does the reading).
 
-A read always has an end per partition, taken before it starts: either given, or the offsets
-Kafka reports for a time (`offsets_for_times`: the records stamped before it) or the high
-watermark (what is in the log now). So a live producer can never keep a read going.
+An end per partition is taken before a read starts: the offsets Kafka reports for a time
+(`offsets_for_times`: the records stamped before it) or the high watermark (what is in the log
+now). So a live producer can never keep a read going.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from lakehouse.errors import ServiceError, TopicMissing
 from lakehouse.settings import Settings
-
-
-@dataclass(frozen=True)
-class KafkaMeta:
-    """Where a record is in Kafka, and its record timestamp."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-
-    @property
-    def timestamp(self) -> datetime | None:
-        return None if self.timestamp_ms is None else datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
 
 
 def consumer(settings: Settings, topic: str) -> Consumer:
@@ -71,48 +55,6 @@ def end_offsets(settings: Settings, topic: str, before_ms: int | None = None) ->
         return result
     finally:
         client.close()
-
-
-def read_range(
-    settings: Settings, topic: str, first: dict[int, int], last: dict[int, int], batch: int = 5000
-) -> Iterator[tuple[KafkaMeta, bytes | None]]:
-    """Records of `topic` from offset `first[p]` (the beginning if absent) up to `last[p]`
-    inclusive, for each partition in `last` (one whose last is below its first is skipped)."""
-    client = consumer(settings, topic)
-    try:
-        yield from _read(client, topic, first, last, batch)
-    finally:
-        client.close()
-
-
-def _read(client, topic, first, last, batch):
-    assignments = []
-    for partition in partitions(client, topic):
-        start = first.get(partition, OFFSET_BEGINNING)
-        if partition not in last or last[partition] < 0 or (start != OFFSET_BEGINNING and last[partition] < start):
-            continue
-        assignments.append(TopicPartition(topic, partition, start))
-    if not assignments:
-        return
-    open_partitions = {a.partition for a in assignments}
-    client.assign(assignments)
-    while open_partitions:
-        for message in client.consume(batch, timeout=1.0):
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise ServiceError(f"reading {topic}: {message.error()}")
-            partition, offset = message.partition(), message.offset()
-            if partition in open_partitions and offset <= last[partition]:
-                kind, timestamp_ms = message.timestamp()
-                yield KafkaMeta(topic, partition, offset, timestamp_ms if kind else None), message.value()
-        # Done with a partition once its position (the next offset to fetch) is past its last
-        # offset: the last offsets may be transaction markers or aborted records, never delivered.
-        done = [tp for tp in client.position([TopicPartition(topic, p) for p in open_partitions])
-                if tp.offset > last[tp.partition]]  # fmt: skip
-        if done:
-            client.incremental_unassign(done)
-            open_partitions -= {tp.partition for tp in done}
 
 
 COORDINATOR_NOT_READY = {
