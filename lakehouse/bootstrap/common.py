@@ -22,19 +22,20 @@ def say(message: str) -> None:
 
 def cache_dir() -> Path:
     """Per-user cache outside the clone, so fresh clones reuse downloads and extractions."""
-    base = os.environ.get("LAKEHOUSE_CACHE_DIR")
-    if base:
+    if base := os.environ.get("LAKEHOUSE_CACHE_DIR"):
         return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "lakehouse"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakehouse"
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def assignments(text: str, separator: str = "=") -> dict[str, str]:
+    """The `key<separator>value` lines of a file (.env: `=`, a pip lock: `==`), comments left out."""
+    lines = (line.strip() for line in text.splitlines())
+    return dict(line.split(separator, 1) for line in lines if separator in line and not line.startswith("#"))
 
 
 def run(cmd: list[str], what: str, fix: str, env: dict[str, str] | None = None) -> None:

@@ -11,18 +11,13 @@ import re
 import secrets
 from pathlib import Path
 
-from lakehouse.bootstrap.common import say
+from lakehouse.bootstrap.common import assignments, say
 
 SECRET_MARKER = "<generated-by-make-setup>"
 
 
 def render(example: str) -> str:
     return re.sub(re.escape(SECRET_MARKER), lambda _m: secrets.token_urlsafe(18), example)
-
-
-def _assignments(text: str) -> dict[str, str]:
-    lines = (line.strip() for line in text.splitlines())
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#") and "=" in line)
 
 
 def ensure(root: Path, env_file: Path | None = None) -> None:
@@ -33,10 +28,10 @@ def ensure(root: Path, env_file: Path | None = None) -> None:
         env_file.chmod(0o600)
         say(f"[setup] wrote {env_file} with random local credentials")
         return
-    have = _assignments(env_file.read_text())
-    missing = {k: v for k, v in _assignments(example).items() if k not in have}
+    text = env_file.read_text()
+    have = assignments(text)
+    missing = {k: v for k, v in assignments(example).items() if k not in have}
     if missing:
-        text = env_file.read_text()
         added = "".join(f"{k}={render(v)}\n" for k, v in missing.items())
         env_file.write_text(text + ("" if text.endswith("\n") or not text else "\n") + added)
         say(f"[setup] added {', '.join(missing)} to {env_file}")

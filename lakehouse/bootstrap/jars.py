@@ -26,7 +26,7 @@ import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from lakehouse.bootstrap.common import SetupError, place, say, sha256_of, verified
+from lakehouse.bootstrap.common import PROJECT_ROOT, SetupError, place, say, sha256_of, verified
 
 POM = "jvm/pom.xml"
 LOCK = "locks/jars.toml"
@@ -60,14 +60,11 @@ def group_jars(root: Path, group: str) -> list[Path]:
     return [group_dir(root, group) / entry["file"] for entry in entries]
 
 
-def repo_path(coordinates: str) -> Path:
-    """groupId:artifactId:version[:classifier] -> its file in the local repository."""
-    parts = coordinates.split(":")
-    group_id, artifact_id, version = parts[:3]
-    classifier = f"-{parts[3]}" if len(parts) > 3 else ""
-    return (
-        maven_repo() / Path(*group_id.split(".")) / artifact_id / version / f"{artifact_id}-{version}{classifier}.jar"
-    )
+def repo_path(coordinates: str, extension: str = "jar") -> Path:
+    """groupId:artifactId:version[:classifier] -> its jar (or pom) in the local repository."""
+    group_id, artifact_id, version, *classifier = coordinates.split(":")
+    name = "-".join([artifact_id, version, *classifier])
+    return maven_repo() / Path(*group_id.split(".")) / artifact_id / version / f"{name}.{extension}"
 
 
 def run_maven(pom: Path, arguments: list[str], doing: str) -> None:
@@ -83,42 +80,38 @@ def run_maven(pom: Path, arguments: list[str], doing: str) -> None:
         raise SetupError(f"{doing}: `{' '.join(command)}` exited with {result.returncode}:\n{tail}\n{MAVEN_FIX}")
 
 
-def mvn(root: Path, group: str, *goal: str) -> None:
-    run_maven(root / POM, ["-P", group, *goal], f"resolving the {group} jars")
-
-
-def resolve(root: Path, group: str) -> None:
-    mvn(root, group, "dependency:resolve", "-DincludeScope=runtime")
+def mvn(root: Path, group: str, goal: str, *options: str) -> None:
+    """A goal of Maven's dependency plugin over the group's runtime closure."""
+    run_maven(root / POM, ["-P", group, goal, "-DincludeScope=runtime", *options], f"resolving the {group} jars")
 
 
 def ensure_group(root: Path, group: str, entries: list[dict]) -> None:
     folder = group_dir(root, group)
     missing = [e for e in entries if not verified(folder / e["file"], e["sha256"])]
-    if missing:
-        unresolved = [e for e in missing if not verified(repo_path(e["coordinates"]), e["sha256"])]
-        for attempt in (1, 2):
-            if not unresolved:
-                break
-            size = "" if attempt == 2 else f" ({len(unresolved)} of {len(entries)} files)"
-            say(f"[setup] fetching the {group} jars from Maven Central{size}")
-            resolve(root, group)
-            bad = [e for e in unresolved if not verified(repo_path(e["coordinates"]), e["sha256"])]
-            for entry in bad:
-                path = repo_path(entry["coordinates"])
-                if attempt == 1 and path.exists():
-                    say(f"[setup] {path} does not match its sha256 in {LOCK}: deleted, fetching it again")
-                    path.unlink()
-            unresolved = bad
-        if unresolved:
-            entry = unresolved[0]
+    unresolved = [e for e in missing if not verified(repo_path(e["coordinates"]), e["sha256"])]
+    for attempt in (1, 2):
+        if not unresolved:
+            break
+        size = "" if attempt == 2 else f" ({len(unresolved)} of {len(entries)} files)"
+        say(f"[setup] fetching the {group} jars from Maven Central{size}")
+        mvn(root, group, "dependency:resolve")
+        bad = [e for e in unresolved if not verified(repo_path(e["coordinates"]), e["sha256"])]
+        for entry in bad:
             path = repo_path(entry["coordinates"])
-            actual = sha256_of(path) if path.is_file() else "missing"
-            raise SetupError(
-                f"{entry['coordinates']} ({path}) has sha256 {actual}, expected {entry['sha256']} ({LOCK}). "
-                f"If jvm/pom.xml changed on purpose, run `python3 -m lakehouse.bootstrap.jars relock`."
-            )
-        for entry in missing:
-            place(repo_path(entry["coordinates"]), folder / entry["file"])
+            if attempt == 1 and path.exists():
+                say(f"[setup] {path} does not match its sha256 in {LOCK}: deleted, fetching it again")
+                path.unlink()
+        unresolved = bad
+    if unresolved:
+        entry = unresolved[0]
+        path = repo_path(entry["coordinates"])
+        actual = sha256_of(path) if path.is_file() else "missing"
+        raise SetupError(
+            f"{entry['coordinates']} ({path}) has sha256 {actual}, expected {entry['sha256']} ({LOCK}). "
+            f"If jvm/pom.xml changed on purpose, run `python3 -m lakehouse.bootstrap.jars relock`."
+        )
+    for entry in missing:
+        place(repo_path(entry["coordinates"]), folder / entry["file"])
     # Exactly the locked files: a jar left from an older lock would still be on the classpath.
     wanted = {e["file"] for e in entries}
     for stray in folder.glob("*"):
@@ -131,17 +124,13 @@ def functions_jar(root: Path) -> Path:
     return root / JARS_DIR / "functions" / FUNCTIONS_JAR
 
 
-def _sources_digest(root: Path, flink_lock: str) -> str:
-    digest = hashlib.sha256(flink_lock.encode())
-    for path in sorted(p for p in (root / FUNCTIONS).rglob("*") if p.is_file() and "target" not in p.parts):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
 def build_functions(root: Path) -> None:
-    """Build jvm/functions with Maven when its sources changed since the last build (a stamp beside the jar)."""
+    """Build jvm/functions with Maven when its sources or locks/flink.txt changed since the last build (a stamp)."""
     flink_lock = (root / "locks/flink.txt").read_text()
-    jar, digest = functions_jar(root), _sources_digest(root, flink_lock)
+    sources = hashlib.sha256(flink_lock.encode())
+    for path in sorted(p for p in (root / FUNCTIONS).rglob("*") if p.is_file() and "target" not in p.parts):
+        sources.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    jar, digest = functions_jar(root), sources.hexdigest()
     stamp = jar.with_suffix(".sources.sha256")
     if jar.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
         return
@@ -171,9 +160,7 @@ def ensure(root: Path, groups: tuple[str, ...] = GROUPS) -> None:
 def resolved_coordinates(root: Path, group: str) -> list[str]:
     """The group's runtime closure as groupId:artifactId:version[:classifier]."""
     with tempfile.NamedTemporaryFile("r", suffix=".txt") as out:
-        mvn(
-            root, group, "dependency:list", "-DincludeScope=runtime", f"-DoutputFile={out.name}", "-DappendOutput=false"
-        )
+        mvn(root, group, "dependency:list", f"-DoutputFile={out.name}", "-DappendOutput=false")
         lines = Path(out.name).read_text().splitlines()
     result = []
     for line in lines:
@@ -189,19 +176,17 @@ def licence_of(coordinates: str) -> str:
     """The licence named in the artifact's pom, or in the nearest parent pom that names one."""
     group_id, artifact_id, version = coordinates.split(":")[:3]
     for _ in range(6):
-        pom = maven_repo() / Path(*group_id.split(".")) / artifact_id / version / f"{artifact_id}-{version}.pom"
+        pom = repo_path(f"{group_id}:{artifact_id}:{version}", "pom")
         if not pom.is_file():
             break
-        root = ET.parse(pom).getroot()
-        for element in root.iter():  # drop the namespace, so paths read the same with or without one
-            element.tag = element.tag.rsplit("}", 1)[-1]
-        name = root.find("licenses/license/name")
+        root = ET.parse(pom).getroot()  # {*}: with or without Maven's namespace
+        name = root.find("{*}licenses/{*}license/{*}name")
         if name is not None and name.text:
             return " ".join(name.text.split())
-        parent = root.find("parent")
+        parent = root.find("{*}parent")
         if parent is None:
             break
-        group_id, artifact_id, version = (parent.findtext(k) for k in ("groupId", "artifactId", "version"))
+        group_id, artifact_id, version = (parent.findtext("{*}" + k) for k in ("groupId", "artifactId", "version"))
     return "unknown"
 
 
@@ -213,7 +198,7 @@ def relock(root: Path) -> None:
     ]
     for group in GROUPS:
         coordinates = resolved_coordinates(root, group)
-        resolve(root, group)
+        mvn(root, group, "dependency:resolve")
         say(f"[relock] {group}: {len(coordinates)} files")
         for coordinate in coordinates:
             path = repo_path(coordinate)
@@ -233,30 +218,22 @@ def main(argv: list[str], root: Path) -> int:
     if argv == ["relock"]:
         relock(root)
         return 0
-    if argv == ["functions"]:
-        try:
+    if argv != ["functions"] and argv[:1] != ["ensure"]:
+        say("usage: python3 -m lakehouse.bootstrap.jars relock | ensure [GROUP ...] | functions")
+        return 2
+    try:
+        if argv == ["functions"]:
             build_functions(root)
-        except SetupError as exc:
-            say(f"[jars] FAILED: {exc}")
-            return 1
-        say(f"[jars] functions: {functions_jar(root)}")
-        return 0
-    if argv[:1] == ["ensure"]:
-        try:
-            ensure(root, tuple(argv[1:]) or GROUPS)
-        except SetupError as exc:
-            say(f"[jars] FAILED: {exc}")
-            return 1
-        for group in argv[1:] or GROUPS:
-            say(
-                f"[jars] {group}: {len(load_lock(root)[group])} files in {group_dir(root, group)}, checked against {LOCK}"
-            )
-        return 0
-    say("usage: python3 -m lakehouse.bootstrap.jars relock | ensure [GROUP ...] | functions")
-    return 2
+            say(f"[jars] functions: {functions_jar(root)}")
+            return 0
+        ensure(root, tuple(argv[1:]) or GROUPS)
+    except SetupError as exc:
+        say(f"[jars] FAILED: {exc}")
+        return 1
+    for group in argv[1:] or GROUPS:
+        say(f"[jars] {group}: {len(load_lock(root)[group])} files in {group_dir(root, group)}, checked against {LOCK}")
+    return 0
 
 
 if __name__ == "__main__":
-    from lakehouse.bootstrap.common import PROJECT_ROOT
-
     sys.exit(main(sys.argv[1:], PROJECT_ROOT))

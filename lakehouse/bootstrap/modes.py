@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakehouse.bootstrap import dotenv, venvs
-from lakehouse.bootstrap.common import PROJECT_ROOT
+from lakehouse.bootstrap.common import PROJECT_ROOT, assignments
 
 MODES = ("docker", "embedded")
 COMPOSE_FILE = "docker-compose.yml"
@@ -48,7 +48,8 @@ MIN_COMPOSE = (2, 24)  # docker-compose.yml uses env_file's `required` (2.24) an
 WAIT_TIMEOUT_S = 1200  # `up --wait`: the first start includes Airflow's migration and the Flink job's submission
 MODE_FILE = "mode"
 COMPOSE_ENV_FILE = "compose.env"
-SETTING = re.compile(r"^LAKEHOUSE_[A-Z0-9_]+__[A-Z0-9_]+$")  # LAKEHOUSE_<SECTION>__<KEY>: a setting
+# LAKEHOUSE_<SECTION>__<KEY>: a setting (the environment of `make up` passes them to the containers)
+SETTING = re.compile(r"^LAKEHOUSE_[A-Z0-9_]+__[A-Z0-9_]+$")
 
 
 # ---- the configuration, as far as the launcher needs it (no pydantic here) ----
@@ -60,7 +61,7 @@ def env_file(root: Path, env: Mapping[str, str]) -> Path:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    return dotenv._assignments(path.read_text()) if path.is_file() else {}
+    return assignments(path.read_text()) if path.is_file() else {}
 
 
 def yaml_settings(path: Path) -> dict[str, str]:
@@ -109,11 +110,6 @@ def state_dir(root: Path, env: Mapping[str, str]) -> Path:
     return path if path.is_absolute() else (root / path).resolve()
 
 
-def _pins(lock: Path) -> dict[str, str]:
-    lines = (line.strip() for line in lock.read_text().splitlines())
-    return dict(line.split("==", 1) for line in lines if "==" in line and not line.startswith("#"))
-
-
 def artifact_version(root: Path, name: str) -> str:
     """An [[artifact]]'s version in locks/artifacts.toml (tomllib where there is one: Docker mode's
     launcher also runs on an older system python3, such as macOS's)."""
@@ -132,7 +128,7 @@ def artifact_version(root: Path, name: str) -> str:
 def versions(root: Path) -> dict[str, str]:
     """The versions Docker mode's images are built from, read from what the embedded mode installs
     (never a list of their own): docker-compose.yml uses them as image tags and build arguments."""
-    main, flink = _pins(root / "locks/main.txt"), _pins(root / "locks/flink.txt")
+    main, flink = (assignments((root / lock).read_text(), "==") for lock in ("locks/main.txt", "locks/flink.txt"))
     pom = ET.parse(root / "jvm/pom.xml").getroot()
     properties = {element.tag.rsplit("}", 1)[-1]: element.text for element in pom.find("{*}properties")}
     return {
@@ -190,11 +186,6 @@ def docker_env(root: Path, env: Mapping[str, str]) -> dict[str, str]:
     if state_dir(root, env) == (root / ".state").resolve():
         wanted.pop("LAKEHOUSE_EMBEDDED__STATE_DIR", None)
     return {key: value for key, value in wanted.items() if env.get(key) != value}
-
-
-def shell_settings(env: Mapping[str, str]) -> dict[str, str]:
-    """The settings the environment of `make up` overrides, for the containers (compose.env)."""
-    return {key: value for key, value in env.items() if SETTING.match(key)}
 
 
 # ---- the choice ----
@@ -327,14 +318,12 @@ def docker_plan(action: str, root: Path, env: Mapping[str, str], no_demo: bool, 
     def step(command: list[str], what: str, **kwargs) -> Step:
         return Step(command, what, env=compose_env, **kwargs)
 
-    up = [
-        step([*base, "up", "--detach", "--build", "--wait", "--wait-timeout", str(WAIT_TIMEOUT_S)], "start the stack"),
-    ]
+    status = step([*every, "ps", "--all", "--format", "json"], "status", parse=print_status)
     if action in ("up", "smoke"):
-        plan.steps = up
-        demo = compose_base(root, env, (*spark, "demo"))
+        demo, tools = compose_base(root, env, (*spark, "demo")), compose_base(root, env, (*spark, "tools"))
+        start = [*base, "up", "--detach", "--build", "--wait", "--wait-timeout", str(WAIT_TIMEOUT_S)]
+        plan.steps = [step(start, "start the stack")]
         if no_demo and action == "up":
-            tools = compose_base(root, env, (*spark, "tools"))
             plan.steps.append(
                 step([*tools, "run", "--rm", "--no-deps", "cli", "endpoints", "--published"], "endpoints")
             )
@@ -344,24 +333,22 @@ def docker_plan(action: str, root: Path, env: Mapping[str, str], no_demo: bool, 
                 step([*demo, "up", "--detach", "--no-deps", "generator"], "live events"),
             ]
         if action == "smoke":
-            tools = compose_base(root, env, (*spark, "tools"))
             plan.steps += [
                 step([*tools, "run", "--rm", "--no-deps", "cli", "demo", "check"], "check gold and bronze"),
-                step([*every, "ps", "--all", "--format", "json"], "status", parse=print_status),
+                status,
             ]
 
         def prepare() -> None:
             dotenv.ensure(root, env_file(root, env))
-            state.mkdir(parents=True, exist_ok=True)
-            (state / MODE_FILE).write_text("docker\n")
-            lines = [f"{k}={v}" for k, v in sorted(shell_settings(env).items())]
-            (state / COMPOSE_ENV_FILE).write_text("".join(line + "\n" for line in lines))
+            record_mode(state, "docker")
+            settings = sorted((k, v) for k, v in env.items() if SETTING.match(k))
+            (state / COMPOSE_ENV_FILE).write_text("".join(f"{k}={v}\n" for k, v in settings))
 
         plan.prepare = prepare
     elif action == "down":
         plan.steps = [step([*every, "down", "--remove-orphans"], "stop the stack (volumes kept)")]
     elif action == "status":
-        plan.steps = [step([*every, "ps", "--all", "--format", "json"], "status", parse=print_status)]
+        plan.steps = [status]
     elif action == "reset":
         plan.steps = [
             step([*every, "down", "--volumes", "--remove-orphans"], "stop the stack, delete its volumes"),
@@ -386,13 +373,9 @@ def print_status(output: str) -> int:
         good = (state == "running" and health in ("", "healthy")) or (state == "exited" and code == 0)
         ok &= good
         shown = health or ("-" if state == "running" else f"exit {code}")
-        print(f"{row.get('Service', '?'):<22} {state:<9} {shown:<10} {row.get('Publishers') and ports(row) or ''}")
+        published = {f"{p['URL']}:{p['PublishedPort']}" for p in row.get("Publishers") or [] if p.get("PublishedPort")}
+        print(f"{row.get('Service', '?'):<22} {state:<9} {shown:<10} {' '.join(sorted(published))}")
     return 0 if ok else 1
-
-
-def ports(row: dict) -> str:
-    published = {f"{p['URL']}:{p['PublishedPort']}" for p in row.get("Publishers") or [] if p.get("PublishedPort")}
-    return " ".join(sorted(published))
 
 
 # ---- running ----
@@ -401,6 +384,11 @@ def ports(row: dict) -> str:
 def recorded_mode(root: Path, env: Mapping[str, str]) -> str | None:
     path = state_dir(root, env) / MODE_FILE
     return path.read_text().strip() if path.is_file() else None
+
+
+def record_mode(state: Path, mode: str) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    (state / MODE_FILE).write_text(mode + "\n")
 
 
 def run(plan: Plan, dry_run: bool) -> int:
@@ -460,13 +448,7 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT, env: Mapping[
             raise SystemExit("make docker-smoke runs Docker mode only")
         plan = embedded_plan(args.action, root, ["--no-demo"] if args.no_demo else [])
         if args.action == "up":
-            state = state_dir(root, env)
-
-            def record() -> None:
-                state.mkdir(parents=True, exist_ok=True)
-                (state / MODE_FILE).write_text("embedded\n")
-
-            plan.prepare = record
+            plan.prepare = lambda: record_mode(state_dir(root, env), "embedded")
     return run(plan, args.dry_run)
 
 

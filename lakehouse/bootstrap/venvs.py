@@ -12,38 +12,28 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse.bootstrap.common import SetupError, run, say
 
 PYTHON_VERSION = (3, 11)
 STAMP = ".lakehouse-installed"
-
-
-@dataclass(frozen=True)
-class Venv:
-    folder: str
-    lock: str
-
-
-VENVS = (Venv(".venv", "locks/main.txt"), Venv(".venv-flink", "locks/flink.txt"))
+VENVS = ((".venv", "locks/main.txt"), (".venv-flink", "locks/flink.txt"))  # (folder, lock)
 
 
 def find_python() -> str:
     wanted = f"python{PYTHON_VERSION[0]}.{PYTHON_VERSION[1]}"
-    candidates = [shutil.which(wanted), sys.executable if sys.version_info[:2] == PYTHON_VERSION else None]
-    for candidate in candidates:
-        if candidate:
-            return candidate
+    found = shutil.which(wanted) or (sys.executable if sys.version_info[:2] == PYTHON_VERSION else None)
+    if found:
+        return found
     raise SetupError(
         f"{wanted} not found on PATH. Install Python {wanted[6:]} (Debian: apt-get install python3.11-venv)"
     )
 
 
-def fingerprint(root: Path, venv: Venv) -> str:
+def fingerprint(root: Path, lock: str) -> str:
     digest = hashlib.sha256()
-    for name in (venv.lock, "pyproject.toml"):
+    for name in (lock, "pyproject.toml"):
         digest.update((root / name).read_bytes())
     return digest.hexdigest()
 
@@ -57,18 +47,18 @@ def uv_version(root: Path) -> str:
 
 def ensure(root: Path) -> None:
     main_uv = root / ".venv/bin/uv"
-    for venv in VENVS:
-        path = root / venv.folder
+    for folder, lock in VENVS:
+        path = root / folder
         stamp = path / STAMP
-        wanted = fingerprint(root, venv)
+        wanted = fingerprint(root, lock)
         if stamp.exists() and stamp.read_text().strip() == wanted:
             continue
         python = path / "bin/python"
         if not python.exists():
-            say(f"[setup] creating {venv.folder}")
+            say(f"[setup] creating {folder}")
             run(
                 [find_python(), "-m", "venv", str(path)],
-                f"creating {venv.folder}",
+                f"creating {folder}",
                 "check that python3.11 -m venv works",
             )
         if not main_uv.exists():
@@ -77,10 +67,10 @@ def ensure(root: Path) -> None:
                 "installing uv",
                 "check access to PyPI",
             )
-        say(f"[setup] installing {venv.lock} into {venv.folder}")
-        fix = f"check access to PyPI; to start over delete {venv.folder} and run `make setup`"
+        say(f"[setup] installing {lock} into {folder}")
+        fix = f"check access to PyPI; to start over delete {folder} and run `make setup`"
         uv = [str(main_uv), "pip"]
-        run([*uv, "sync", "--python", str(python), str(root / venv.lock)], f"installing {venv.lock}", fix)
+        run([*uv, "sync", "--python", str(python), str(root / lock)], f"installing {lock}", fix)
         run(
             [*uv, "install", "--python", str(python), "--no-deps", "-e", str(root)],
             "installing the lakehouse package",
@@ -90,5 +80,5 @@ def ensure(root: Path) -> None:
             [str(python), "-c", "import lakehouse.settings"], cwd="/", capture_output=True, text=True
         )
         if check.returncode != 0:
-            raise SetupError(f"{venv.folder} was installed but cannot import lakehouse: {check.stderr.strip()}")
+            raise SetupError(f"{folder} was installed but cannot import lakehouse: {check.stderr.strip()}")
         stamp.write_text(wanted + "\n")

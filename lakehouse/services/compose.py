@@ -13,54 +13,23 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from lakehouse.errors import LakehouseError
 from lakehouse.settings import Settings, load_settings
 
 
-def _airflow(component: str) -> Callable[[Settings], None]:
-    def check(settings: Settings) -> None:
-        from lakehouse.services.airflow import check as airflow_check
+# The checks import what they run only when they run: each image has only its own program's dependencies.
+def _flink(settings: Settings, taskmanager: bool) -> None:
+    from lakehouse.services import flink
 
-        airflow_check(settings, component)
-
-    return check
+    (flink.check_taskmanager if taskmanager else flink.check_jobmanager)(settings)
 
 
-def _s3(settings: Settings) -> None:
-    from lakehouse.services import s3
+def _airflow(settings: Settings, component: str) -> None:
+    from lakehouse.services.airflow import check
 
-    s3.check(settings)
-
-
-def _postgres(settings: Settings) -> None:
-    from lakehouse.services import postgres
-
-    postgres.check(settings)
-
-
-def _kafka(settings: Settings) -> None:
-    from lakehouse.services import kafka
-
-    kafka.check(settings)
-
-
-def _flink(taskmanager: bool) -> Callable[[Settings], None]:
-    def check(settings: Settings) -> None:
-        from lakehouse.services import flink
-
-        (flink.check_taskmanager if taskmanager else flink.check_jobmanager)(settings)
-
-    return check
-
-
-def _spark(workers: int) -> Callable[[Settings], None]:
-    def check(settings: Settings) -> None:
-        from lakehouse.services.embedded import spark_health
-
-        spark_health(settings, workers=workers)
-
-    return check
+    check(settings, component)
 
 
 def _jupyter(settings: Settings) -> None:
@@ -69,18 +38,30 @@ def _jupyter(settings: Settings) -> None:
     _jupyter_health(settings)
 
 
+def _spark(settings: Settings, workers: int) -> None:
+    from lakehouse.services.embedded import spark_health
+
+    spark_health(settings, workers=workers)
+
+
+def _kafka(settings: Settings) -> None:
+    from lakehouse.services import kafka
+
+    kafka.check(settings)
+
+
 # Compose service -> the embedded stack's health check of the same program. The third-party images
 # (SeaweedFS, PostgreSQL, Kafka) check themselves with their own tools; these are for our images.
 CHECKS: dict[str, Callable[[Settings], None]] = {
-    "flink-jobmanager": _flink(taskmanager=False),
-    "flink-taskmanager": _flink(taskmanager=True),
-    "airflow-apiserver": _airflow("api-server"),
-    "airflow-scheduler": _airflow("scheduler"),
-    "airflow-dag-processor": _airflow("dag-processor"),
-    "airflow-triggerer": _airflow("triggerer"),
+    "flink-jobmanager": partial(_flink, taskmanager=False),
+    "flink-taskmanager": partial(_flink, taskmanager=True),
+    "airflow-apiserver": partial(_airflow, component="api-server"),
+    "airflow-scheduler": partial(_airflow, component="scheduler"),
+    "airflow-dag-processor": partial(_airflow, component="dag-processor"),
+    "airflow-triggerer": partial(_airflow, component="triggerer"),
     "jupyterlab": _jupyter,
-    "spark-master": _spark(workers=0),
-    "spark-worker": _spark(workers=1),
+    "spark-master": partial(_spark, workers=0),
+    "spark-worker": partial(_spark, workers=1),
     "generator": _kafka,  # it only needs the broker
 }
 
@@ -101,7 +82,7 @@ def wait(what: str, check: Callable[[Settings], None], settings: Settings, timeo
 def s3_init(settings: Settings) -> None:
     from lakehouse.services import s3
 
-    wait("S3", _s3, settings)
+    wait("S3", s3.check, settings)
     created = s3.ensure_buckets(settings)
     print(f"buckets created: {', '.join(created)}" if created else "buckets exist already")
 
@@ -110,7 +91,7 @@ def catalog_init(settings: Settings) -> None:
     from lakehouse.services import postgres
     from lakehouse.services.catalog import init_from_settings
 
-    wait("PostgreSQL", _postgres, settings)
+    wait("PostgreSQL", postgres.check, settings)
     if postgres.ensure_database(settings, settings.postgres.catalog_database):
         print(f"created database {settings.postgres.catalog_database}")
     init_from_settings(settings, log=print)

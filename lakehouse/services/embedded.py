@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import requests
+
 from lakehouse.bootstrap.jars import group_dir
 from lakehouse.engines.java import java_bin
 from lakehouse.errors import ServiceError
-from lakehouse.services import flink, kafka, postgres, s3
+from lakehouse.services import airflow, flink, kafka, postgres, s3
 from lakehouse.settings import Settings
 from lakehouse.streaming.names import program_name
 
@@ -38,9 +40,9 @@ SEAWEEDFS_INTERNAL = (
 class Service:
     name: str
     command: list[str]
-    ports: dict[str, tuple[str, int]]
     endpoint: str
-    health: Callable[[Settings], None]
+    ports: dict[str, tuple[str, int]] = field(default_factory=dict)  # label -> (host, port), checked free
+    health: Callable[[Settings], None] = field(default=lambda _settings: None)
     stopsignal: str = "TERM"
     user: str | None = None
     prepare: Callable[[], None] = field(default=lambda: None)
@@ -146,7 +148,6 @@ def flink_cluster(settings: Settings) -> list[Service]:
         Service(
             name="flink-taskmanager",
             command=["bash", flink.script(settings, "taskmanager.sh"), "start-foreground"],
-            ports={},
             endpoint=f"{settings.flink.taskmanager_slots} task slots",
             health=flink.check_taskmanager,
             env=env,
@@ -331,8 +332,6 @@ def spark_cluster(settings: Settings) -> list[Service]:
 
 def spark_health(settings: Settings, workers: int) -> None:
     """The master's JSON status: ALIVE, with at least `workers` workers registered."""
-    import requests
-
     url = f"http://{settings.spark.host}:{settings.spark.master_ui_port}/json/"
     try:
         status = requests.get(url, timeout=5).json()
@@ -352,32 +351,28 @@ def services(settings: Settings) -> list[Service]:
 def airflow_services(settings: Settings) -> list[Service]:
     """Airflow 3's components on the project's PostgreSQL; the api-server first, after the
     database schema and pools are in place (`prepare`)."""
-    from lakehouse.services import airflow
-
     af = settings.airflow
-    result = []
-    for component in airflow.COMPONENTS:
-        ports = {
-            "api-server": {"Airflow UI and API": (af.host, af.port)},
-            "scheduler": {"Airflow task log server": (af.host, af.log_server_port)},
-            "triggerer": {"Airflow trigger log server": (af.host, af.trigger_log_server_port)},
-        }.get(component, {})
-        result.append(
-            Service(
-                name=f"airflow-{component}",
-                command=[sys.executable, "-m", "lakehouse.services.airflow", component],
-                ports=ports,
-                endpoint=af.url if component == "api-server" else f"Airflow {component}",
-                health=lambda settings, component=component: airflow.check(settings, component),
-                prepare=(lambda: airflow.prepare(settings)) if component == "api-server" else (lambda: None),
-                # First start: schema migration, then the api-server and the first heartbeats
-                # (150 s seen on a 2-core machine next to a test run; over 300 s with three stacks
-                # on it). Only a live process that never answers waits this long: one that exits
-                # fails at once.
-                start_timeout_s=600,
-            )
+    ports = {
+        "api-server": {"Airflow UI and API": (af.host, af.port)},
+        "scheduler": {"Airflow task log server": (af.host, af.log_server_port)},
+        "triggerer": {"Airflow trigger log server": (af.host, af.trigger_log_server_port)},
+    }
+    return [
+        Service(
+            name=f"airflow-{component}",
+            command=[sys.executable, "-m", "lakehouse.services.airflow", component],
+            ports=ports.get(component, {}),
+            endpoint=af.url if component == "api-server" else f"Airflow {component}",
+            health=lambda settings, component=component: airflow.check(settings, component),
+            prepare=(lambda: airflow.prepare(settings)) if component == "api-server" else (lambda: None),
+            # First start: schema migration, then the api-server and the first heartbeats
+            # (150 s seen on a 2-core machine next to a test run; over 300 s with three stacks
+            # on it). Only a live process that never answers waits this long: one that exits
+            # fails at once.
+            start_timeout_s=600,
         )
-    return result
+        for component in airflow.COMPONENTS
+    ]
 
 
 def jupyterlab(settings: Settings) -> Service:
@@ -405,8 +400,6 @@ def jupyterlab(settings: Settings) -> Service:
 
 
 def _jupyter_health(settings: Settings) -> None:
-    import requests
-
     url = f"{settings.jupyter.url}/api/status"
     try:
         response = requests.get(
@@ -436,9 +429,7 @@ def generator_program(settings: Settings, domain: str) -> Service:
             "--manifest",
             str(settings.state_dir / "manifests" / f"live-{domain}.json"),
         ],  # fmt: skip
-        ports={},
         endpoint=f"live {domain} events",
-        health=lambda _settings: None,
     )
 
 
@@ -450,10 +441,7 @@ def stream_program(settings: Settings, domain: str) -> Service:
     return Service(
         name=program_name(domain),
         command=[sys.executable, "-m", "lakehouse.services.keeper", "--domain", domain],
-        ports={},
         endpoint=f"bronze ingestion of {domain}",
-        health=lambda _settings: None,
-        stopsignal="TERM",
         stop_wait_s=150,  # the savepoint
     )
 

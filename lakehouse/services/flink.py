@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import yaml
 from lakehouse.bootstrap.jars import group_jars
 from lakehouse.engines.java import java17_home
 from lakehouse.errors import ServiceError
-from lakehouse.settings import Settings
+from lakehouse.settings import Settings, load_settings
 
 # Job states in which the job is alive (or about to be), per Flink's JobStatus.
 ALIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING", "RECONCILING", "SUSPENDED"}
@@ -37,34 +38,28 @@ def folder(settings: Settings) -> Path:
     return settings.state_dir / "flink"
 
 
-def distribution(settings: Settings) -> Path:
-    """The Flink installation the cluster and `flink run` use: PyFlink's own (embedded mode), or
-    `flink.distribution` (Docker mode: the official image's, the project's jars in its lib/)."""
-    return settings.flink.distribution or pyflink_home(settings)
-
-
 def environment(settings: Settings) -> dict[str, str]:
     """What Flink's scripts need to find the distribution, the jars and the configuration."""
-    if settings.flink.distribution:  # a complete installation: its own conf/ (write_config), lib/, plugins/
-        home = settings.flink.distribution
-        return {
-            "FLINK_HOME": str(home),
-            "FLINK_CONF_DIR": str(home / "conf"),
-            **({"JAVA_HOME": java17_home()} if java17_home() and "JAVA_HOME" not in os.environ else {}),
+    if home := settings.flink.distribution:  # a complete installation: its own conf/ (write_config), lib/, plugins/
+        env = {"FLINK_HOME": str(home), "FLINK_CONF_DIR": str(home / "conf")}
+    else:
+        base = folder(settings)
+        env = {
+            "FLINK_HOME": str(pyflink_home(settings)),
+            "FLINK_CONF_DIR": str(base / "conf"),
+            "FLINK_LIB_DIR": str(base / "lib"),
+            "FLINK_PLUGINS_DIR": str(base / "plugins"),
+            "FLINK_LOG_DIR": str(settings.state_dir / "logs" / "flink"),
         }
-    base = folder(settings)
-    return {
-        "FLINK_HOME": str(pyflink_home(settings)),
-        "FLINK_CONF_DIR": str(base / "conf"),
-        "FLINK_LIB_DIR": str(base / "lib"),
-        "FLINK_PLUGINS_DIR": str(base / "plugins"),
-        "FLINK_LOG_DIR": str(settings.state_dir / "logs" / "flink"),
-        **({"JAVA_HOME": java17_home()} if java17_home() and "JAVA_HOME" not in os.environ else {}),
-    }
+    if java17_home() and "JAVA_HOME" not in os.environ:
+        env["JAVA_HOME"] = java17_home()
+    return env
 
 
 def script(settings: Settings, name: str) -> str:
-    return str(distribution(settings) / "bin" / name)
+    """A script of the Flink installation the cluster and `flink run` use: PyFlink's own (embedded mode),
+    or `flink.distribution` (Docker mode: the official image's, the project's jars in its lib/)."""
+    return str((settings.flink.distribution or pyflink_home(settings)) / "bin" / name)
 
 
 def configuration(settings: Settings) -> dict:
@@ -116,7 +111,7 @@ def _merge(base: dict, extra: dict) -> dict:
 def prepare(settings: Settings) -> None:
     """Write the configuration and assemble lib/ and plugins/ (links, so nothing is copied)."""
     base, home = folder(settings), pyflink_home(settings)
-    for sub in ("conf", "lib", "plugins/s3-fs-hadoop", "savepoints", "tmp"):
+    for sub in ("conf", "lib", "plugins/s3-fs-hadoop"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     (settings.state_dir / "logs" / "flink").mkdir(parents=True, exist_ok=True)
     jars = [*sorted((home / "lib").glob("*.jar")), *group_jars(settings.project_root, "flink")]
@@ -125,8 +120,7 @@ def prepare(settings: Settings) -> None:
     missing = [str(jar) for jar in jars if not jar.exists()]
     if missing:
         raise ServiceError(f"Flink jars missing: {', '.join(missing)}. Run `make setup`.")
-    with open(base / "conf" / "config.yaml", "w") as handle:
-        yaml.safe_dump(configuration(settings), handle, sort_keys=True)
+    write_config(settings, base / "conf")
     for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties", "log4j-session.properties"):
         target = base / "conf" / name
         if not target.exists():
@@ -134,8 +128,8 @@ def prepare(settings: Settings) -> None:
 
 
 def write_config(settings: Settings, conf_dir: Path) -> Path:
-    """The cluster's config.yaml (`configuration`) into another installation's conf/: what the Docker
-    images' entrypoint does before Flink's own, so both modes run one configuration."""
+    """The cluster's config.yaml (`configuration`) into a conf/: the embedded cluster's (`prepare`) or, as the
+    Docker images' entrypoint does before Flink's own, another installation's: both modes run one configuration."""
     for sub in ("savepoints", "tmp"):
         (folder(settings) / sub).mkdir(parents=True, exist_ok=True)
     target = conf_dir / "config.yaml"
@@ -252,10 +246,6 @@ def job_metrics(settings: Settings, job_id: str) -> dict:
 
 
 if __name__ == "__main__":
-    import sys
-
-    from lakehouse.settings import load_settings
-
     if len(sys.argv) != 3 or sys.argv[1] != "write-config":
         sys.exit("usage: python -m lakehouse.services.flink write-config CONF_DIR")
     print(f"wrote {write_config(load_settings(), Path(sys.argv[2]))}")

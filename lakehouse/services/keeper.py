@@ -55,15 +55,13 @@ def submit(settings: Settings, domain: str) -> str:
     A point whose metadata Flink cannot read (corrupted, truncated) is marked unusable and the
     next older one is tried, down to none: the consumer group's offsets, with empty dedup state (bronze
     may then get a copy of an event it holds; silver's dedup keeps one)."""
-    for restore in [*restore_points(settings, domain), None]:
+    for restore in restore_points(settings, domain):
         job_id, failure = _run(settings, domain, restore)
         if failure is None:
             return job_id
-        if restore is None:
-            raise ServiceError(failure)
         log(f"cannot resume from {restore}: {failure}; trying the next older restore point")
         mark_unusable(restore, failure)
-    raise AssertionError("unreachable")
+    return _run(settings, domain, None)[0]  # without a restore point, every failure raises
 
 
 # What Flink reports for a restore point whose metadata it cannot read (corrupted, truncated,

@@ -127,8 +127,7 @@ class Supervisor:
         return self.rpc.getProcessInfo(name)
 
     def start(self, name: str) -> None:
-        info = self.process(name)
-        if info["statename"] == "RUNNING":
+        if self.process(name)["statename"] == "RUNNING":
             return
         try:
             self.rpc.startProcess(name, True)
