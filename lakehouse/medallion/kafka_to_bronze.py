@@ -29,6 +29,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from lakehouse.domains import Domain
 from lakehouse.errors import LakehouseError
@@ -56,10 +57,7 @@ JUDGED = pa.schema(
         ("event_time", pa.timestamp("us", tz="UTC")),
     ]
 )
-JUDGED_DDL = (
-    "kafka_topic string, kafka_partition int, kafka_offset bigint, kafka_timestamp timestamp, payload string, "
-    "reason string, detail string, event_id string, event_time timestamp"
-)
+JUDGED_SPARK = from_arrow_schema(JUDGED)  # the same schema, as mapInArrow's result type
 
 
 def judge(domain: Domain):
@@ -199,7 +197,7 @@ def _replay(spark, settings, request: JobRequest, result):
         last = ends
     result.details.update(mode="backfill" if backfill else "recovery", from_offsets=first, to_offsets=last)
     log.info("%s %s: reading %s from offsets %s to %s (-2: earliest)", JOB, domain.name, topic, first, last)
-    judged = read_topic(spark, settings, topic, first, last).mapInArrow(judge(domain), JUDGED_DDL)
+    judged = read_topic(spark, settings, topic, first, last).mapInArrow(judge(domain), JUDGED_SPARK)
     if backfill:
         moment = F.when(F.col("reason").isNull(), F.col("event_time")).otherwise(F.col("kafka_timestamp"))
         judged = judged.where((moment >= F.lit(start)) & (moment < F.lit(end)))

@@ -103,7 +103,7 @@ def kafka_bronze(spark: SparkSession, settings: Settings, domain: Domain, start:
     reached = kafka_to_bronze.position(spark, settings, domain)
     records = (
         kafka_to_bronze.read_topic(spark, settings, topic, first, last)
-        .mapInArrow(kafka_to_bronze.judge(domain), kafka_to_bronze.JUDGED_DDL)
+        .mapInArrow(kafka_to_bronze.judge(domain), kafka_to_bronze.JUDGED_SPARK)
         .select(*COORDINATES, "event_id")
         .cache()
     )

@@ -52,3 +52,21 @@ def test_an_upward_import_breaks_the_layers(tmp_path):
     assert result.returncode == 1, result.stdout
     assert "lakehouse.domains is not allowed to import lakehouse.events" in result.stdout
     assert "lakehouse.domains -> lakehouse.events.contracts" in result.stdout
+
+
+def test_a_unit_test_that_uses_the_stack_stops_the_collection(tmp_path):
+    """tests/conftest.py marks tests by folder and refuses a unit test reaching the stack."""
+    (tmp_path / "tests/unit").mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "tests/conftest.py", tmp_path / "tests/conftest.py")
+    (tmp_path / "tests/unit/test_planted.py").write_text("def test_planted(iceberg_catalog):\n    pass\n")
+    (tmp_path / "tests/unit/test_fine.py").write_text("def test_fine(tmp_path):\n    pass\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "unit tests need no services; move these to tests/integration:" in result.stderr
+    assert "tests/unit/test_planted.py::test_planted uses iceberg_catalog, settings, stack, stack_env" in result.stderr
+    assert "test_fine" not in result.stderr
