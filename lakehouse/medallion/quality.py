@@ -33,6 +33,7 @@ from lakehouse.settings import Settings, load_settings
 RESULTS = "ops.quality_results"
 CONTEXT_DIR_VARIABLE = "LAKEHOUSE_QUALITY_DIR"
 SAMPLE_SIZE = 5
+DOCS_VALIDATIONS = 200  # the latest validations the Data Docs list
 MATCHES_SILVER = "matches_silver"
 log = logging.getLogger("lakehouse.quality")
 
@@ -109,6 +110,12 @@ def _context(root: str):
 
     context = gx.get_context(mode="file", project_root_dir=root)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # job logs, not terminals
+    # The Data Docs index reads every stored validation on each build: without a limit the gate
+    # slows down with every run ever made (ops.quality_results keeps the whole history).
+    site = context.list_data_docs_sites()["local_site"]
+    if site["site_index_builder"].get("validation_results_limit") != DOCS_VALIDATIONS:
+        site["site_index_builder"]["validation_results_limit"] = DOCS_VALIDATIONS
+        context.update_data_docs_site("local_site", site)
     return context
 
 

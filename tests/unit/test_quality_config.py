@@ -116,3 +116,12 @@ def test_pandas_and_spark_data_sources_give_the_same_verdicts(local_spark, domai
         "expect_column_values_to_match_regex": (False, 1, ["fr"]),
         "expect_column_mean_to_be_between": (True, None, []),
     }
+
+
+def test_the_data_docs_index_lists_a_bounded_number_of_validations(tmp_path):
+    """The index reads every validation it lists on each build; unbounded, every gate would get
+    slower with each run ever made."""
+    context = quality._context(str(tmp_path))
+    site = context.list_data_docs_sites()["local_site"]
+    assert site["site_index_builder"]["validation_results_limit"] == quality.DOCS_VALIDATIONS
+    assert "validation_results_limit: 200" in (tmp_path / "gx/great_expectations.yml").read_text()
