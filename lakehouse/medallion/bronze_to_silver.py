@@ -71,16 +71,15 @@ def _promote(spark, request: JobRequest, result):
         fault_point("silver-before-merge")
         if not dry_run and result.rows_merged:
             # The rows to update are known (and where they live), so the MERGE reads only the
-            # days they sit in, not the whole table: its cost follows the interval.
-            days = sorted(
-                {
-                    r.day
-                    for r in changes.where("_t_time IS NOT NULL")
-                    .select(F.to_date("_t_time").alias("day"))
-                    .distinct()
-                    .collect()
-                }
+            # days they sit in, not the whole table: its cost follows the interval. The days of
+            # the new versions are where the gate finds what the MERGE wrote.
+            found = (
+                changes.select(F.to_date("event_time").alias("new"), F.to_date("_t_time").alias("old"))
+                .distinct()
+                .collect()
             )
+            days = sorted({r.old for r in found if r.old is not None})
+            written_days = sorted({r.new for r in found})
             changes.drop("_t_time").createOrReplaceTempView("silver_changes")
             branch = wap.branch_name(result.run_id)
             wap.create(spark, domain.tables.silver, branch)
@@ -101,7 +100,7 @@ def _promote(spark, request: JobRequest, result):
                     WHEN NOT MATCHED THEN INSERT *"""
             )
         if branch:
-            _audit_and_publish(spark, domain, branch, result)
+            _audit_and_publish(spark, domain, branch, written_days, result)
     except BaseException as exc:
         if branch and not isinstance(exc, quality.QualityGateFailed):
             wap.drop(spark, domain.tables.silver, branch)  # a half-done batch is of no use to inspect
@@ -113,39 +112,28 @@ def _promote(spark, request: JobRequest, result):
                 frame.unpersist()
 
 
-def _audit_and_publish(spark, domain, branch, result):
-    """Validate the rows this run wrote to its branch; publish them to main if they pass."""
+def _audit_and_publish(spark, domain, branch, days, result):
+    """Validate the rows this run wrote to its branch (they lie in `days`); publish them to
+    main if they pass."""
     with timed(result, "quality"):
-        report = _validate(spark, domain, branch, result)
+        report = _validate(spark, domain, branch, days, result)
     quality.enforce(report)
     fault_point("silver-before-publish")
     with timed(result, "publish"):
         wap.publish(spark, domain.tables.silver, branch)
 
 
-def _validate(spark, domain, branch, result):
-    written = spark.table(wap.branch_table(domain.tables.silver, branch)).where(F.col("run_id") == result.run_id)
-    days = [
-        r.day for r in spark.table("silver_changes").select(F.to_date("event_time").alias("day")).distinct().collect()
-    ]
-    batch = written.where(silver.in_days("event_time", sorted(days))).cache()
-    try:
-        [report] = quality.gate(
-            spark,
-            [
-                quality.Batch(
-                    domain.tables.silver,
-                    domain.tables.silver.replace(".", "_"),
-                    batch,
-                    quality.suite_expectations(domain.quality.silver),
-                )
-            ],
-            result.run_id,
-            "bronze_to_silver",
-            domain.name,
-            branch,
-            result.details,
-        )
-        return report
-    finally:
-        batch.unpersist()
+def _validate(spark, domain, branch, days, result):
+    written = (
+        spark.table(wap.branch_table(domain.tables.silver, branch))
+        .where(silver.in_days("event_time", days))
+        .where(F.col("run_id") == result.run_id)
+    )
+    batch = quality.Batch(
+        domain.tables.silver,
+        domain.tables.silver.replace(".", "_"),
+        written,
+        quality.suite_expectations(domain.quality.silver),
+    )
+    [report] = quality.gate(spark, [batch], result.run_id, "bronze_to_silver", domain.name, branch, result.details)
+    return report

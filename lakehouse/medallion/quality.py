@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.domains import Check, GoldTable
@@ -173,10 +174,9 @@ def matches_silver_expectation(against: str):
 
 @dataclass(frozen=True)
 class Batch:
-    """One validation: `frame` (cached by the caller when it is read more than once) against
-    `expectations`, reported under `table`; `asset` names it in the Data Context and Data Docs.
-    With `rows_are_unexpected` (a batch of differences), a failed expectation's sample is the
-    batch's first rows."""
+    """One validation: `frame` against `expectations`, reported under `table`; `asset` names it
+    in the Data Context and Data Docs. With `rows_are_unexpected` (a batch of differences), a
+    failed expectation's sample is the batch's first rows."""
 
     table: str
     asset: str
@@ -191,10 +191,14 @@ def validate(
     """Run each batch's expectations as a Checkpoint, then build the Data Docs of all of them
     once; one Report per table, in the order of `batches`.
 
-    A batch of at most `pandas_max_rows` rows (settings quality.pandas_max_rows) is collected
-    through Arrow and validated with GX's pandas data source: for the batches a run produces
-    (an hour of silver, a day of gold) that is several times faster than the Spark data source,
-    which runs Spark jobs per expectation. Larger batches (a long backfill) stay in Spark."""
+    Only the columns the expectations name are read (all of them when one judges the table as
+    a whole or has a row condition). A batch of at most `pandas_max_rows` rows (settings
+    quality.pandas_max_rows) is collected through Arrow, in the one Spark job that reads it,
+    and validated with GX's pandas data source: for the batches a run produces (an hour of
+    silver, a day of gold) that is several times faster than the Spark data source, which runs
+    Spark jobs per expectation. A larger batch (a long backfill) is cached and stays in Spark.
+    (Reading the batches side by side, a thread each, measured no faster: the cross-table
+    checks' aggregations already keep every core busy.)"""
     from great_expectations.core.run_identifier import RunIdentifier
 
     if pandas_max_rows is None:
@@ -205,16 +209,17 @@ def validate(
     for batch in batches:
         if not batch.expectations:
             continue
-        kind, data = "spark", batch.frame
-        if batch.frame.count() <= pandas_max_rows:
-            with warnings.catch_warnings():  # pyspark 3.5's Arrow conversion uses APIs pandas 3 deprecates
-                warnings.filterwarnings("ignore", module="pyspark")
-                kind, data = "pandas", batch.frame.toPandas()
-        checkpoint = _checkpoint(context, kind, batch.asset, batch.expectations)
-        result = checkpoint.run(batch_parameters={"dataframe": data}, run_id=RunIdentifier(run_name=run_id))
-        for identifier, validation in result.run_results.items():
-            built.append(identifier)
-            outcomes[batch.table].extend(_outcome(batch, item) for item in validation.results)
+        data = _collect(batch, pandas_max_rows)
+        kind = "pandas" if isinstance(data, pd.DataFrame) else "spark"
+        try:
+            checkpoint = _checkpoint(context, kind, batch.asset, batch.expectations)
+            result = checkpoint.run(batch_parameters={"dataframe": data}, run_id=RunIdentifier(run_name=run_id))
+            for identifier, validation in result.run_results.items():
+                built.append(identifier)
+                outcomes[batch.table].extend(_outcome(batch, data, item) for item in validation.results)
+        finally:
+            if kind == "spark":
+                data.unpersist()
     if built:
         from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
@@ -222,6 +227,35 @@ def validate(
         context.build_data_docs(resource_identifiers=[*built, *suites])
     docs = docs_index().as_uri() if built else None
     return [Report(table, tuple(found), docs) for table, found in outcomes.items()]
+
+
+def _collect(batch: Batch, pandas_max_rows: int):
+    """The batch's columns that its expectations name, as a pandas DataFrame when it has at
+    most `pandas_max_rows` rows (one Spark job), else as a cached Spark DataFrame."""
+    frame = batch.frame
+    columns = expectation_columns(batch.expectations, frame.columns)
+    if columns is not None:
+        frame = frame.select(*columns)
+    with warnings.catch_warnings():  # pyspark 3.5's Arrow conversion uses APIs pandas 3 deprecates
+        warnings.filterwarnings("ignore", module="pyspark")
+        data = frame.limit(pandas_max_rows + 1).toPandas()
+    return data if len(data) <= pandas_max_rows else frame.cache()
+
+
+def expectation_columns(expectations: list, columns: list[str]) -> list[str] | None:
+    """The columns (of `columns`, in their order) the expectations name; None when one of them
+    needs the whole table (a table-level expectation, or one with a row condition)."""
+    named: set[str] = set()
+    for expectation in expectations:
+        kwargs = expectation.configuration.kwargs
+        if kwargs.get("row_condition"):
+            return None
+        found = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+        found += kwargs.get("column_list") or []
+        if not found:
+            return None
+        named.update(found)
+    return [c for c in columns if c in named]
 
 
 def _checkpoint(context, kind: str, asset_name: str, expectations: list):
@@ -259,13 +293,17 @@ def _checkpoint(context, kind: str, asset_name: str, expectations: list):
     )
 
 
-def _outcome(batch: Batch, item) -> Outcome:
+def _outcome(batch: Batch, data, item) -> Outcome:
+    """One expectation's result; `data` is what it judged (a pandas or a Spark DataFrame)."""
     config = item.expectation_config
     meta = config.meta or {}
     details = item.result or {}
     sample = [_plain(v) for v in details.get("partial_unexpected_list") or []] or None
     if not item.success and batch.rows_are_unexpected:
-        sample = [r.asDict() for r in batch.frame.limit(SAMPLE_SIZE).collect()]
+        if isinstance(data, DataFrame):
+            sample = [r.asDict() for r in data.limit(SAMPLE_SIZE).collect()]
+        else:
+            sample = [{k: _plain(v) for k, v in r.items()} for r in data.head(SAMPLE_SIZE).to_dict("records")]
     return Outcome(
         table=batch.table,
         expectation=meta.get("name", config.type),
@@ -281,10 +319,12 @@ def _outcome(batch: Batch, item) -> Outcome:
 
 
 def _plain(value):
-    """A sample value as the Spark data source reports it: pandas gives NaN for a null and
-    numpy scalars for numbers."""
-    if isinstance(value, float) and value != value:
+    """A sample value as the Spark data source reports it: pandas gives NaN or NaT for a null,
+    numpy scalars for numbers and its own Timestamp for a timestamp."""
+    if value is pd.NaT or (isinstance(value, float) and value != value):
         return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
     return value.item() if type(value).__module__ == "numpy" else value
 
 

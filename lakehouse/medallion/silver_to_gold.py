@@ -104,7 +104,8 @@ def gate_batches(
     """The gate's batches for one gold table: its rows of `dates` (read from `table`, a branch
     of it) against its `quality.gold` expectations, and, if it asks for the cross-table check,
     the rows that differ from the aggregates recomputed in SQL over `silver` (a table or view;
-    `against` names it in the results). All cached: the caller unpersists them."""
+    `against` names it in the results). The table's rows are cached (the second batch reads
+    them too): the caller unpersists them."""
     checks = domain.quality.gold.get(spec.table)
     if checks is None:
         return []
@@ -118,7 +119,7 @@ def gate_batches(
             quality.Batch(
                 spec.table,
                 f"{name}_{quality.MATCHES_SILVER}",
-                differ.cache(),
+                differ,
                 [quality.matches_silver_expectation(against)],
                 rows_are_unexpected=True,
             )

@@ -125,3 +125,24 @@ def test_the_data_docs_index_lists_a_bounded_number_of_validations(tmp_path):
     site = context.list_data_docs_sites()["local_site"]
     assert site["site_index_builder"]["validation_results_limit"] == quality.DOCS_VALIDATIONS
     assert "validation_results_limit: 200" in (tmp_path / "gx/great_expectations.yml").read_text()
+
+
+def test_the_gate_reads_only_the_columns_its_expectations_name():
+    import great_expectations as gx
+
+    columns = ["event_id", "order_id", "city", "country", "quantity"]
+    named = [
+        gx.expectations.ExpectColumnValuesToNotBeNull(column="order_id"),
+        gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=["country", "city"]),
+        gx.expectations.ExpectColumnPairValuesToBeEqual(column_A="event_id", column_B="order_id"),
+    ]
+    assert quality.expectation_columns(named, columns) == ["event_id", "order_id", "city", "country"]
+    # A table-level expectation, or a row condition on another column, needs every column.
+    assert (
+        quality.expectation_columns([*named, gx.expectations.ExpectTableColumnsToMatchSet(column_set=[])], columns)
+        is None
+    )
+    conditional = gx.expectations.ExpectColumnValuesToNotBeNull(
+        column="city", row_condition="quantity > 1", condition_parser="pandas"
+    )
+    assert quality.expectation_columns([conditional], columns) is None
