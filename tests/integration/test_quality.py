@@ -60,6 +60,7 @@ def test_clean_hour_publishes_and_a_warning_is_recorded_but_published(spark, ice
     assert outcomes["expect_column_values_to_be_in_set"] == ("warn", False)
     assert all(success for severity, success in outcomes.values() if severity == "fail")
     assert result.details["quality"][sales.tables.silver]["warnings"] == ["expect_column_values_to_be_in_set"]
+    assert set(result.details["quality"][sales.tables.silver]["seconds"]) == {"silver_sales_orders"}  # per batch
     assert wap.branch_name(result.run_id) not in branches(spark, sales.tables.silver)  # published: dropped
     assert quality.docs_index().is_file()
 
@@ -111,6 +112,8 @@ def test_gold_cross_table_check_catches_a_row_altered_by_hand(spark, iceberg_cat
     for spec in sales.gold:  # every gold table passed its checks, the cross-table one included
         outcomes = results(spark, result.run_id, spec.table)
         assert outcomes[quality.MATCHES_SILVER] == ("fail", True) and all(ok for _, ok in outcomes.values())
+        name = spec.table.replace(".", "_")
+        assert set(result.details["quality"][spec.table]["seconds"]) == {name, f"{name}_{quality.MATCHES_SILVER}"}
 
     [spec] = [g for g in sales.gold if g.table == "gold.daily_sales_by_city"]
     row = spark.table(spec.table).where(F.col("event_date") == day.date()).orderBy("city").first()
