@@ -20,7 +20,6 @@ import os
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
@@ -191,18 +190,8 @@ class Batch:
 def validate(
     spark: SparkSession, batches: list[Batch], run_id: str, pandas_max_rows: int | None = None
 ) -> list[Report]:
-    """Run each batch's expectations as a Checkpoint (run_checkpoints), then build the Data Docs
-    of all of them once; one Report per table, in the order of `batches`."""
-    reports, built = run_checkpoints(spark, batches, run_id, pandas_max_rows)
-    build_docs(built)
-    return reports
-
-
-def run_checkpoints(
-    spark: SparkSession, batches: list[Batch], run_id: str, pandas_max_rows: int | None = None
-) -> tuple[list[Report], list]:
-    """Run each batch's expectations as a Checkpoint; one Report per table, in the order of
-    `batches`, and the validations' identifiers (for build_docs).
+    """Run each batch's expectations as a Checkpoint, then build the Data Docs of all of them
+    once; one Report per table, in the order of `batches`.
 
     Only the columns the expectations name are read (all of them when one judges the table as
     a whole or has a row condition). A batch of at most `pandas_max_rows` rows (settings
@@ -236,18 +225,13 @@ def run_checkpoints(
             if kind == "spark":
                 data.unpersist()
         seconds[batch.table][batch.asset] = round(time.monotonic() - started, 2)
-    docs = docs_index().as_uri() if built else None
-    reports = [Report(table, tuple(found), docs, seconds[table]) for table, found in outcomes.items()]
-    return reports, built
-
-
-def build_docs(built: list) -> None:
-    """The Data Docs pages of these validations (and their suites), and the index."""
     if built:
         from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
         suites = {ExpectationSuiteIdentifier(name=i.expectation_suite_identifier.name) for i in built}
-        _context(str(context_dir())).build_data_docs(resource_identifiers=[*built, *suites])
+        context.build_data_docs(resource_identifiers=[*built, *suites])
+    docs = docs_index().as_uri() if built else None
+    return [Report(table, tuple(found), docs, seconds[table]) for table, found in outcomes.items()]
 
 
 def _collect(batch: Batch, pandas_max_rows: int):
@@ -359,13 +343,9 @@ def gate(
     details: dict,
 ) -> list[Report]:
     """Validate, record in ops.quality_results (one commit for all batches) and in `details`
-    (the run's audit row); the caller publishes when `enforce` does not raise. The Data Docs
-    (Python writing HTML) are built in a thread while Spark appends the results."""
-    reports, built = run_checkpoints(spark, batches, run_id)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quality-docs") as pool:
-        docs = pool.submit(build_docs, built)
-        record(spark, reports, run_id, job, domain, branch)
-        docs.result()
+    (the run's audit row); the caller publishes when `enforce` does not raise."""
+    reports = validate(spark, batches, run_id)
+    record(spark, reports, run_id, job, domain, branch)
     for report in reports:
         details.setdefault("quality", {})[report.table] = {
             "expectations": len(report.outcomes),
