@@ -52,7 +52,7 @@ def run(settings, args) -> None:
     from lakehouse.engines.iceberg import load_catalog
     from lakehouse.engines.spark import get_spark
     from lakehouse.jobs import JobRequest
-    from lakehouse.medallion import bronze_to_silver, silver_to_gold
+    from lakehouse.medallion import bronze_to_silver, quality, silver_to_gold
 
     sales = get_domain(settings.definitions_dir, "sales")
     spark = get_spark(settings, "bench-medallion")
@@ -129,7 +129,9 @@ def run(settings, args) -> None:
         print(f"  {label:<44} {seconds:7.1f} s  ({result.rows_read} read, {result.rows_merged} merged)")
         if result.rows_merged:
             checked = result.details.get("quality", {}).values()
-            cross = sum(t for q in checked for asset, t in q["seconds"].items() if asset.endswith("matches_silver"))
+            cross = sum(
+                t for q in checked for asset, t in q["seconds"].items() if asset.endswith(quality.MATCHES_SILVER)
+            )
             gates[f"gold day, {label}"] = {**result.details.get("seconds", {}), "run": seconds, "cross": cross}
 
     print("\n4. the quality gate (Great Expectations on the audit branch) next to the MERGE it audits")
